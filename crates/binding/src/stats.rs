@@ -1,0 +1,103 @@
+//! Stats snapshots as plain JS objects. Counters are f64 so JS reads numbers exactly up to 2^53.
+
+use mesh_engine::stats::{Direction, StatsSnapshot, LATENCY_BUCKETS_MS};
+use napi_derive::napi;
+
+#[napi(object)]
+pub struct BindingStats {
+    /// Upper bounds of the latency buckets in ms; each histogram has one more (+Inf) bucket.
+    pub latency_buckets_ms: Vec<f64>,
+    pub http: Vec<BindingHttpStats>,
+    pub tcp: Vec<BindingTcpStats>,
+}
+
+#[napi(object)]
+pub struct BindingHttpStats {
+    #[napi(ts_type = "'inbound' | 'outbound'")]
+    pub direction: String,
+    pub authority: String,
+    pub dst_service: String,
+    pub route: String,
+    pub tls: bool,
+    pub requests: f64,
+    pub responses: Vec<BindingResponseStats>,
+}
+
+#[napi(object)]
+pub struct BindingResponseStats {
+    pub status_code: u32,
+    #[napi(ts_type = "'success' | 'failure'")]
+    pub classification: String,
+    pub count: f64,
+    /// Non-cumulative counts per bucket (last is +Inf).
+    pub latency_buckets: Vec<f64>,
+    pub latency_sum_ms: f64,
+}
+
+#[napi(object)]
+pub struct BindingTcpStats {
+    #[napi(ts_type = "'inbound' | 'outbound'")]
+    pub direction: String,
+    pub dst_service: String,
+    pub target_addr: String,
+    pub tls: bool,
+    pub open_total: f64,
+    pub open_connections: f64,
+    pub close_total: f64,
+    pub read_bytes: f64,
+    pub write_bytes: f64,
+}
+
+fn direction(d: Direction) -> String {
+    match d {
+        Direction::Inbound => "inbound",
+        Direction::Outbound => "outbound",
+    }
+    .to_string()
+}
+
+impl BindingStats {
+    pub fn from_engine(s: StatsSnapshot) -> Self {
+        BindingStats {
+            latency_buckets_ms: LATENCY_BUCKETS_MS.to_vec(),
+            http: s
+                .http
+                .into_iter()
+                .map(|h| BindingHttpStats {
+                    direction: direction(h.labels.direction),
+                    authority: h.labels.authority,
+                    dst_service: h.labels.dst_service,
+                    route: h.labels.route,
+                    tls: h.labels.tls,
+                    requests: h.requests as f64,
+                    responses: h
+                        .responses
+                        .into_iter()
+                        .map(|r| BindingResponseStats {
+                            status_code: u32::from(r.status_code),
+                            classification: if r.failure { "failure" } else { "success" }.to_string(),
+                            count: r.count as f64,
+                            latency_buckets: r.latency_buckets.into_iter().map(|b| b as f64).collect(),
+                            latency_sum_ms: r.latency_sum_ms,
+                        })
+                        .collect(),
+                })
+                .collect(),
+            tcp: s
+                .tcp
+                .into_iter()
+                .map(|t| BindingTcpStats {
+                    direction: direction(t.labels.direction),
+                    dst_service: t.labels.dst_service,
+                    target_addr: t.labels.target_addr,
+                    tls: t.labels.tls,
+                    open_total: t.open_total as f64,
+                    open_connections: t.open_connections as f64,
+                    close_total: t.close_total as f64,
+                    read_bytes: t.read_bytes as f64,
+                    write_bytes: t.write_bytes as f64,
+                })
+                .collect(),
+        }
+    }
+}

@@ -1,0 +1,182 @@
+//! The engine's input: a plain-data description of everything the proxy should do.
+//!
+//! TypeScript compiles user resources into this shape (through the binding's
+//! `Binding*` mirror types); [`crate::snapshot::Snapshot::compile`] validates it fully
+//! and turns it into the immutable runtime snapshot. Nothing here holds runtime state.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// Everything the proxy does, as one versionless document. The engine assigns the version.
+#[derive(Clone, Debug, Default)]
+pub struct ProxyConfig {
+    /// Free-form description of where this came from (file path, control plane), echoed back.
+    pub source: String,
+    pub inbound: Vec<InboundListener>,
+    pub outbound: Option<OutboundListener>,
+    pub tcp_outbound: Vec<TcpOutboundListener>,
+    pub services: Vec<ServiceSpec>,
+    pub http_routes: Vec<HttpRouteSpec>,
+    pub timeouts: GlobalTimeouts,
+}
+
+#[derive(Clone, Debug)]
+pub struct GlobalTimeouts {
+    /// How long `auto` waits for the first client bytes before treating the connection as opaque TCP.
+    pub detect_ms: u64,
+    /// Upstream TCP connect timeout; a timeout or refusal answers 502.
+    pub connect_ms: u64,
+    /// Idle upstream HTTP/1 connections are closed after this.
+    pub pool_idle_ms: u64,
+}
+
+impl Default for GlobalTimeouts {
+    fn default() -> Self {
+        Self { detect_ms: 1000, connect_ms: 1000, pool_idle_ms: 90_000 }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// Sniff: HTTP/1 request line, the HTTP/2 preface, else opaque TCP (also when the client is silent).
+    Auto,
+    Http1,
+    Http2,
+    Grpc,
+    Tcp,
+}
+
+/// Traffic to the local workload.
+#[derive(Clone, Debug)]
+pub struct InboundListener {
+    /// Where the proxy listens. Port 0 binds an ephemeral port (reported by `Engine::listeners`).
+    pub listen: SocketAddr,
+    pub forward_to: SocketAddr,
+    pub protocol: Protocol,
+    /// Service name used in metric labels (`dst_service`) for inbound traffic.
+    pub service: String,
+}
+
+/// Traffic from the local workload: HTTP routed by authority, absolute-form and CONNECT.
+#[derive(Clone, Debug)]
+pub struct OutboundListener {
+    pub listen: SocketAddr,
+    /// Requests for an authority that names no Service go straight to that host:port.
+    pub passthrough: bool,
+}
+
+/// An opaque local port that forwards every connection to one Service.
+#[derive(Clone, Debug)]
+pub struct TcpOutboundListener {
+    pub listen: SocketAddr,
+    /// `namespace/name` of a Service in `services`.
+    pub service: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceProtocol {
+    /// HTTP/1.1 to the endpoints.
+    Http,
+    /// HTTP/2 with prior knowledge (h2c) to the endpoints.
+    Http2,
+    /// HTTP/2 to the endpoints; failures classified by grpc-status too.
+    Grpc,
+    Tcp,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum LoadBalancer {
+    /// Peak-EWMA latency with power-of-two-choices (the default).
+    Ewma,
+    RoundRobin,
+    /// Fewest in-flight requests of two random choices.
+    LeastRequest,
+    Random,
+    /// Consistent hash of a request header, or of the client IP when the header is absent/unset.
+    RingHash { header: Option<String> },
+}
+
+#[derive(Clone, Debug)]
+pub struct ServiceSpec {
+    pub name: String,
+    pub namespace: String,
+    /// The port clients address (`orders:80`).
+    pub port: u16,
+    pub protocol: ServiceProtocol,
+    pub endpoints: Vec<EndpointSpec>,
+    pub load_balancer: LoadBalancer,
+}
+
+impl ServiceSpec {
+    /// `namespace/name`: how routes and listeners refer to a service.
+    pub fn key(&self) -> String {
+        format!("{}/{}", self.namespace, self.name)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct EndpointSpec {
+    pub address: SocketAddr,
+    pub weight: u32,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct HttpRouteSpec {
+    pub name: String,
+    pub namespace: String,
+    /// `namespace/name` keys of the Services whose traffic this route handles.
+    pub parents: Vec<String>,
+    pub rules: Vec<HttpRuleSpec>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpRuleSpec {
+    /// Any one match selects the rule; empty means "match everything".
+    pub matches: Vec<HttpMatchSpec>,
+    /// Empty means "the parent service itself".
+    pub backends: Vec<BackendRefSpec>,
+    /// Whole request, all attempts; 504 when exceeded.
+    pub request_timeout_ms: Option<u64>,
+    /// One attempt to one endpoint; 504 when exceeded.
+    pub backend_request_timeout_ms: Option<u64>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct HttpMatchSpec {
+    pub path: Option<PathMatch>,
+    /// All must match.
+    pub headers: Vec<HeaderMatch>,
+    /// Upper-case method name.
+    pub method: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub enum PathMatch {
+    Exact(String),
+    /// Gateway API semantics: element-wise prefix (`/api` matches `/api` and `/api/x`, not `/apix`).
+    Prefix(String),
+    /// Must match the whole path.
+    Regex(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct HeaderMatch {
+    /// Lower-case header name.
+    pub name: String,
+    pub value: HeaderValueMatch,
+}
+
+#[derive(Clone, Debug)]
+pub enum HeaderValueMatch {
+    Exact(String),
+    /// Must match the whole value.
+    Regex(String),
+}
+
+#[derive(Clone, Debug)]
+pub struct BackendRefSpec {
+    /// `namespace/name` of a Service.
+    pub service: String,
+    pub weight: u32,
+}
