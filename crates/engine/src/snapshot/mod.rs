@@ -1,17 +1,24 @@
 //! Compiles and validates a `ProxyConfig` into the immutable runtime `Snapshot`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::balance::{Balancer, LoadRegistry};
 use crate::config::{
-    GlobalTimeouts, InboundListener, OutboundListener, ProxyConfig, ServiceSpec,
+    GlobalTimeouts, HttpRouteSpec, InboundListener, OutboundListener, ProxyConfig, ServiceSpec,
     TcpOutboundListener,
 };
-use crate::route::Router;
-use crate::stats::{HttpStats, StatsRegistry, TcpStats};
+use crate::route::{self, Router};
+use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
+
+mod validate;
+
+#[cfg(test)]
+mod tests;
+
+pub use validate::MAX_DETECT_MS;
 
 /// Why a config was refused; `path` names the field (`services[1].endpoints[0].address`).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -41,8 +48,10 @@ pub struct Snapshot {
     pub outbound: Option<OutboundListener>,
     pub tcp_outbound: Vec<TcpOutboundListener>,
     services: HashMap<String, Arc<ServiceRuntime>>,
-    /// Lower-case `host:port` (every accepted spelling) -> service key.
-    authorities: HashMap<String, String>,
+    /// Lower-case host of every accepted spelling (`orders`, `orders.default`,
+    /// `orders.default.svc`, `orders.default.svc.cluster.local`) -> (port, service).
+    /// Keyed by host alone so a lookup needs no `host:port` string.
+    authorities: HashMap<String, Vec<(u16, Arc<ServiceRuntime>)>>,
 }
 
 pub struct InboundPlan {
@@ -70,28 +79,207 @@ impl ServiceRuntime {
 
 impl Snapshot {
     /// Validates everything (unknown service refs, duplicate listen addresses, bad regexes,
-    /// duplicate services, zero-weight-only endpoint sets...) and builds the runtime state.
+    /// duplicate services, weight overflows...) and builds the runtime state. The first
+    /// problem in config order is returned. A service whose endpoints all have weight 0
+    /// is valid: it answers 503, which is how an operator drains it.
+    ///
+    /// On success, load state of endpoints and services no config names any more is
+    /// dropped from `loads` (see [`LoadRegistry::retain`]).
     pub fn compile(
         config: &ProxyConfig,
         version: u64,
         loads: &LoadRegistry,
         stats: &StatsRegistry,
     ) -> Result<Snapshot, ConfigError> {
-        todo!()
+        validate::timeouts(&config.timeouts)?;
+        let service_index = validate::services(&config.services)?;
+        let mut route_names = HashMap::new();
+        for (i, route) in config.http_routes.iter().enumerate() {
+            route::validate_route(i, route)?;
+            validate::route_name_unique(i, route, &mut route_names)?;
+            validate::route_refs(i, route, &config.services, &service_index)?;
+        }
+        validate::listeners(config, &service_index)?;
+
+        let mut routes_by_parent: HashMap<&str, Vec<(usize, &HttpRouteSpec)>> = HashMap::new();
+        for (i, route) in config.http_routes.iter().enumerate() {
+            let mut parents: Vec<&str> = route.parents.iter().map(String::as_str).collect();
+            parents.sort_unstable();
+            parents.dedup();
+            for parent in parents {
+                routes_by_parent.entry(parent).or_default().push((i, route));
+            }
+        }
+
+        let mut services = HashMap::with_capacity(config.services.len());
+        let mut ordered = Vec::with_capacity(config.services.len());
+        for spec in &config.services {
+            let key = spec.key();
+            let routes = routes_by_parent
+                .get(key.as_str())
+                .map_or(&[][..], Vec::as_slice);
+            let runtime = Arc::new(ServiceRuntime {
+                balancer: Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads),
+                router: Router::compile_indexed(spec, routes, stats)?,
+                tcp_stats: spec
+                    .endpoints
+                    .iter()
+                    .map(|e| {
+                        let labels = TcpLabels {
+                            direction: Direction::Outbound,
+                            dst_service: key.clone(),
+                            target_addr: e.address.to_string(),
+                            tls: false,
+                        };
+                        (e.address, stats.tcp(labels))
+                    })
+                    .collect(),
+                key: key.clone(),
+                spec: spec.clone(),
+            });
+            ordered.push(Arc::clone(&runtime));
+            services.insert(key, runtime);
+        }
+
+        let inbound = config
+            .inbound
+            .iter()
+            .map(|listener| InboundPlan {
+                http_stats: stats.http(HttpLabels {
+                    direction: Direction::Inbound,
+                    authority: listener.listen.to_string(),
+                    dst_service: listener.service.clone(),
+                    route: route::DEFAULT_ROUTE.to_owned(),
+                    tls: false,
+                }),
+                tcp_stats: stats.tcp(TcpLabels {
+                    direction: Direction::Inbound,
+                    dst_service: listener.service.clone(),
+                    target_addr: listener.forward_to.to_string(),
+                    tls: false,
+                }),
+                listener: listener.clone(),
+            })
+            .collect();
+
+        let addresses: HashSet<SocketAddr> = config
+            .services
+            .iter()
+            .flat_map(|s| s.endpoints.iter().map(|e| e.address))
+            .collect();
+        loads.retain(&addresses);
+        loads.retain_cursors(&services.keys().map(String::as_str).collect());
+
+        Ok(Snapshot {
+            version,
+            source: config.source.clone(),
+            timeouts: config.timeouts.clone(),
+            inbound,
+            outbound: config.outbound.clone(),
+            tcp_outbound: config.tcp_outbound.clone(),
+            authorities: authorities(&ordered),
+            services,
+        })
     }
 
     pub fn service(&self, key: &str) -> Option<&Arc<ServiceRuntime>> {
         self.services.get(key)
     }
 
+    /// Every service, in no particular order.
+    pub fn services(&self) -> impl Iterator<Item = &Arc<ServiceRuntime>> {
+        self.services.values()
+    }
+
     /// Resolves what a client addressed (`orders`, `orders:80`, `orders.default`,
     /// `orders.default.svc.cluster.local:80`, case-insensitive) to a Service. A missing port
     /// means `default_port` (80 for http, 443 never: TLS origination is not ours here).
-    pub fn resolve_authority(&self, authority: &str, default_port: u16) -> Option<&Arc<ServiceRuntime>> {
-        todo!()
+    /// A trailing dot on the host (`orders.default.svc.cluster.local.`) is ignored; IP
+    /// literals and malformed authorities resolve to nothing. Does not allocate.
+    pub fn resolve_authority(
+        &self,
+        authority: &str,
+        default_port: u16,
+    ) -> Option<&Arc<ServiceRuntime>> {
+        let (host, port) = split_authority(authority, default_port)?;
+        let mut buffer = [0u8; MAX_HOST_LEN];
+        let host = if host.bytes().any(|b| b.is_ascii_uppercase()) {
+            let lowered = buffer.get_mut(..host.len())?;
+            lowered.copy_from_slice(host.as_bytes());
+            lowered.make_ascii_lowercase();
+            std::str::from_utf8(lowered).ok()?
+        } else {
+            host
+        };
+        let candidates = self.authorities.get(host)?;
+        candidates
+            .iter()
+            .find(|(p, _)| *p == port)
+            .map(|(_, service)| service)
     }
 
     pub fn inbound_plan(&self, listen: SocketAddr) -> Option<&InboundPlan> {
         self.inbound.iter().find(|p| p.listener.listen == listen)
     }
+}
+
+/// Longest DNS name; longer hosts cannot name a service.
+const MAX_HOST_LEN: usize = 253;
+
+/// Splits `host[:port]` (userinfo dropped, trailing dot of the host dropped, missing or
+/// empty port = `default_port`). `None` for IP-literal-looking or malformed input.
+fn split_authority(authority: &str, default_port: u16) -> Option<(&str, u16)> {
+    let authority = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    if authority.starts_with('[') {
+        // An IPv6 literal never names a service.
+        return None;
+    }
+    let (host, port) = match authority.split_once(':') {
+        None => (authority, default_port),
+        Some((host, "")) => (host, default_port),
+        Some((host, port)) => {
+            if !port.bytes().all(|b| b.is_ascii_digit()) {
+                // Also catches unbracketed IPv6 (`::1`): a second ':' is not a digit.
+                return None;
+            }
+            (host, port.parse().ok()?)
+        }
+    };
+    let host = host.strip_suffix('.').unwrap_or(host);
+    if host.is_empty() || host.len() > MAX_HOST_LEN {
+        return None;
+    }
+    Some((host, port))
+}
+
+/// Every spelling of every service. The short spellings (`name`) of services sharing a
+/// name across namespaces collide: the one in namespace `default` wins, else the first
+/// listed; the namespace-qualified spellings are always unique.
+fn authorities(
+    services: &[Arc<ServiceRuntime>],
+) -> HashMap<String, Vec<(u16, Arc<ServiceRuntime>)>> {
+    let mut ordered: Vec<&Arc<ServiceRuntime>> = services.iter().collect();
+    ordered.sort_by_key(|s| s.spec.namespace != "default");
+    let mut map: HashMap<String, Vec<(u16, Arc<ServiceRuntime>)>> =
+        HashMap::with_capacity(services.len() * 4);
+    for service in ordered {
+        let name = service.spec.name.to_ascii_lowercase();
+        let namespace = service.spec.namespace.to_ascii_lowercase();
+        let port = service.spec.port;
+        let spellings = [
+            name.clone(),
+            format!("{name}.{namespace}"),
+            format!("{name}.{namespace}.svc"),
+            format!("{name}.{namespace}.svc.cluster.local"),
+        ];
+        for host in spellings {
+            let entries = map.entry(host).or_default();
+            if !entries.iter().any(|(p, _)| *p == port) {
+                entries.push((port, Arc::clone(service)));
+            }
+        }
+    }
+    map
 }

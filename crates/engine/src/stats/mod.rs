@@ -1,7 +1,20 @@
 //! Counters and fixed-bucket latency histograms, kept outside snapshots, read as one snapshot.
+//!
+//! Every handle the registry hands out is kept for the engine's lifetime: a new snapshot
+//! asking for the same labels gets the same handle back, so counters never reset on a
+//! swap (Prometheus counters must be monotonic). The registry's maps are locked only
+//! when a handle is created or when the stats are read; recording into a handle is a
+//! couple of relaxed atomic adds.
 
-use std::sync::Arc;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use parking_lot::RwLock;
+
+#[cfg(test)]
+mod tests;
 
 /// Linkerd's `response_latency_ms` bucket upper bounds, in milliseconds (+Inf implied).
 pub const LATENCY_BUCKETS_MS: &[f64] = &[
@@ -9,10 +22,33 @@ pub const LATENCY_BUCKETS_MS: &[f64] = &[
     1000.0, 2000.0, 3000.0, 4000.0, 5000.0, 10000.0, 20000.0, 30000.0, 40000.0, 50000.0,
 ];
 
+/// `LATENCY_BUCKETS_MS` in microseconds, so the hot path places a sample without floats.
+const BUCKET_BOUNDS_MICROS: [u64; 25] = [
+    1_000, 2_000, 3_000, 4_000, 5_000, 10_000, 20_000, 30_000, 40_000, 50_000, 100_000, 200_000,
+    300_000, 400_000, 500_000, 1_000_000, 2_000_000, 3_000_000, 4_000_000, 5_000_000, 10_000_000,
+    20_000_000, 30_000_000, 40_000_000, 50_000_000,
+];
+
+/// Buckets per histogram: one per bound plus +Inf.
+const BUCKET_COUNT: usize = BUCKET_BOUNDS_MICROS.len() + 1;
+
+/// Status codes are tracked in blocks of one hundred (a class), allocated on first use.
+const STATUS_CLASSES: usize = 10;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Direction {
     Inbound,
     Outbound,
+}
+
+impl Direction {
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Inbound => "inbound",
+            Direction::Outbound => "outbound",
+        }
+    }
 }
 
 /// Labels of HTTP request/response metrics.
@@ -39,53 +75,192 @@ pub struct TcpLabels {
 }
 
 /// Engine-lifetime registry; snapshot compile and the data path get handles from it.
+///
+/// Handles are never dropped from the registry, so its size is bounded by the label
+/// sets configs (and passthrough authorities) have named. Callers on a hot path should
+/// keep the handle rather than look it up per request.
 #[derive(Default)]
-pub struct StatsRegistry {/* fields: logic helper */}
+pub struct StatsRegistry {
+    http: RwLock<BTreeMap<HttpLabels, Arc<HttpStats>>>,
+    tcp: RwLock<BTreeMap<TcpLabels, Arc<TcpStats>>>,
+}
 
 impl StatsRegistry {
     pub fn new() -> Self {
-        todo!()
+        Self::default()
     }
+
     /// One handle per label set, created on first use; cheap to clone and to record into.
     pub fn http(&self, labels: HttpLabels) -> Arc<HttpStats> {
-        todo!()
+        get_or_insert(&self.http, labels, HttpStats::new)
     }
+
     pub fn tcp(&self, labels: TcpLabels) -> Arc<TcpStats> {
-        todo!()
+        get_or_insert(&self.tcp, labels, TcpStats::default)
     }
+
+    /// Every handle ever created, sorted by labels; responses sorted by status code, then
+    /// success before failure.
     pub fn snapshot(&self) -> StatsSnapshot {
-        todo!()
+        let http = self
+            .http
+            .read()
+            .iter()
+            .map(|(labels, stats)| HttpStatsEntry {
+                labels: labels.clone(),
+                requests: stats.requests.load(Relaxed),
+                responses: stats.read_responses(),
+            })
+            .collect();
+        let tcp = self
+            .tcp
+            .read()
+            .iter()
+            .map(|(labels, stats)| TcpStatsEntry {
+                labels: labels.clone(),
+                open_total: stats.open_total.load(Relaxed),
+                open_connections: stats.open_connections.load(Relaxed),
+                close_total: stats.close_total.load(Relaxed),
+                read_bytes: stats.read_bytes.load(Relaxed),
+                write_bytes: stats.write_bytes.load(Relaxed),
+            })
+            .collect();
+        StatsSnapshot { http, tcp }
     }
 }
 
-pub struct HttpStats {/* fields: logic helper */}
+fn get_or_insert<K: Ord, V>(
+    map: &RwLock<BTreeMap<K, Arc<V>>>,
+    key: K,
+    make: impl FnOnce() -> V,
+) -> Arc<V> {
+    if let Some(found) = map.read().get(&key) {
+        return Arc::clone(found);
+    }
+    Arc::clone(map.write().entry(key).or_insert_with(|| Arc::new(make())))
+}
+
+/// Request and per-status response counters of one HTTP label set.
+pub struct HttpStats {
+    requests: AtomicU64,
+    /// Indexed by `status / 100`; each block by `status % 100`, then by the failure flag.
+    /// Blocks and entries are created on first use and never removed, so recording is
+    /// lock-free and a label set only pays for the statuses it has seen.
+    classes: [OnceLock<Box<StatusBlock>>; STATUS_CLASSES],
+}
+
+type StatusBlock = [[OnceLock<Box<ResponseStats>>; 2]; 100];
+
+/// One (status code, classification) series: a histogram whose bucket total is the count.
+struct ResponseStats {
+    buckets: [AtomicU64; BUCKET_COUNT],
+    sum_micros: AtomicU64,
+}
 
 impl HttpStats {
-    pub fn request(&self) {
-        todo!()
+    fn new() -> Self {
+        Self {
+            requests: AtomicU64::new(0),
+            classes: [const { OnceLock::new() }; STATUS_CLASSES],
+        }
     }
+
+    pub fn request(&self) {
+        self.requests.fetch_add(1, Relaxed);
+    }
+
     /// `failure` per Linkerd: 5xx, or a gRPC status other than OK, or the stream failed.
+    /// Status codes above 999 are recorded as 999.
     pub fn response(&self, status: u16, failure: bool, latency: Duration) {
-        todo!()
+        let status = usize::from(status.min(999));
+        let block = self.classes[status / 100]
+            .get_or_init(|| Box::new([const { [OnceLock::new(), OnceLock::new()] }; 100]));
+        let entry = block[status % 100][usize::from(failure)].get_or_init(|| {
+            Box::new(ResponseStats {
+                buckets: [const { AtomicU64::new(0) }; BUCKET_COUNT],
+                sum_micros: AtomicU64::new(0),
+            })
+        });
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        entry.buckets[bucket_index(micros)].fetch_add(1, Relaxed);
+        entry.sum_micros.fetch_add(micros, Relaxed);
+    }
+
+    fn read_responses(&self) -> Vec<ResponseStatsEntry> {
+        let mut out = Vec::new();
+        for (class, block) in self.classes.iter().enumerate() {
+            let Some(block) = block.get() else { continue };
+            for (code, pair) in block.iter().enumerate() {
+                for (failure, entry) in pair.iter().enumerate() {
+                    let Some(entry) = entry.get() else { continue };
+                    let latency_buckets: Vec<u64> =
+                        entry.buckets.iter().map(|b| b.load(Relaxed)).collect();
+                    out.push(ResponseStatsEntry {
+                        // Lossless: class < 10 and code < 100.
+                        status_code: (class * 100 + code) as u16,
+                        failure: failure == 1,
+                        count: latency_buckets.iter().sum(),
+                        latency_buckets,
+                        latency_sum_ms: entry.sum_micros.load(Relaxed) as f64 / 1000.0,
+                    });
+                }
+            }
+        }
+        out
     }
 }
 
-pub struct TcpStats {/* fields: logic helper */}
+/// Index of the first bucket whose upper bound (inclusive, Prometheus `le`) holds `micros`;
+/// the last index is +Inf.
+fn bucket_index(micros: u64) -> usize {
+    BUCKET_BOUNDS_MICROS.partition_point(|&bound| bound < micros)
+}
+
+/// Connection counters of one TCP label set.
+#[derive(Default)]
+pub struct TcpStats {
+    open_total: AtomicU64,
+    open_connections: AtomicU64,
+    close_total: AtomicU64,
+    read_bytes: AtomicU64,
+    write_bytes: AtomicU64,
+}
 
 impl TcpStats {
     /// Counts an open; the guard counts the close when dropped.
     pub fn open(self: &Arc<Self>) -> TcpConnGuard {
-        todo!()
+        self.open_total.fetch_add(1, Relaxed);
+        self.open_connections.fetch_add(1, Relaxed);
+        TcpConnGuard {
+            stats: Arc::clone(self),
+        }
     }
     pub fn add_read(&self, bytes: u64) {
-        todo!()
+        self.read_bytes.fetch_add(bytes, Relaxed);
     }
     pub fn add_write(&self, bytes: u64) {
-        todo!()
+        self.write_bytes.fetch_add(bytes, Relaxed);
     }
 }
 
-pub struct TcpConnGuard {/* fields: logic helper */}
+/// One open connection; dropping it counts the close exactly once.
+pub struct TcpConnGuard {
+    stats: Arc<TcpStats>,
+}
+
+impl TcpConnGuard {
+    /// The stats this connection counts into, e.g. to add bytes as they flow.
+    pub fn stats(&self) -> &Arc<TcpStats> {
+        &self.stats
+    }
+}
+
+impl Drop for TcpConnGuard {
+    fn drop(&mut self) {
+        self.stats.close_total.fetch_add(1, Relaxed);
+        self.stats.open_connections.fetch_sub(1, Relaxed);
+    }
+}
 
 #[derive(Clone, Debug, Default)]
 pub struct StatsSnapshot {

@@ -1,0 +1,313 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import type { BindingProxyConfig } from '../../native/index.js'
+import { compileProxyConfig, proxySettings } from '../../src/compile/index.js'
+import { loadResourcesFromFileSync, validateResources, type MeshResource } from '../../src/config/index.js'
+import { load } from './helpers.js'
+
+const compile = (yaml: string): BindingProxyConfig => compileProxyConfig(load(yaml).resources, { source: 'mesh.yaml' })
+
+describe('compileProxyConfig', () => {
+  it('compiles the spec example into the engine snapshot input', () => {
+    const file = join(__dirname, '..', 'fixtures', 'config', 'spec-example.yaml')
+    const config = compileProxyConfig(loadResourcesFromFileSync(file).resources, { source: '/etc/mesh/mesh.yaml' })
+    expect(config).toEqual({
+      source: '/etc/mesh/mesh.yaml',
+      inbound: [{ listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'web' }],
+      outbound: { listen: '127.0.0.1:4140', passthrough: true },
+      tcpOutbound: [{ listen: '127.0.0.1:15432', service: 'default/postgres' }],
+      services: [
+        {
+          name: 'orders',
+          namespace: 'default',
+          port: 80,
+          protocol: 'http',
+          endpoints: [{ address: '127.0.0.1:18080', weight: 1, labels: { version: 'v1' } }],
+          loadBalancer: 'ewma',
+        },
+        { name: 'orders-v1', namespace: 'default', port: 80, protocol: 'http', endpoints: [{ address: '127.0.0.1:18081', weight: 1 }], loadBalancer: 'ewma' },
+        { name: 'orders-v2', namespace: 'default', port: 80, protocol: 'http', endpoints: [{ address: '127.0.0.1:18082', weight: 1 }], loadBalancer: 'ewma' },
+        { name: 'postgres', namespace: 'default', port: 5432, protocol: 'tcp', endpoints: [{ address: '127.0.0.1:5432', weight: 1 }], loadBalancer: 'ewma' },
+      ],
+      httpRoutes: [
+        {
+          name: 'orders-canary',
+          namespace: 'default',
+          parents: ['default/orders'],
+          rules: [
+            {
+              matches: [{ path: { kind: 'PathPrefix', value: '/api' }, headers: [{ name: 'x-canary', kind: 'Exact', value: '1' }], method: 'GET' }],
+              backends: [
+                { service: 'default/orders-v2', weight: 10 },
+                { service: 'default/orders-v1', weight: 90 },
+              ],
+              requestTimeoutMs: 2000,
+              backendRequestTimeoutMs: 500,
+            },
+          ],
+        },
+      ],
+      timeouts: { detectMs: 1000, connectMs: 1000, poolIdleMs: 90_000 },
+    })
+  })
+
+  it('applies listener defaults: all interfaces, auto, service = Proxy name; IPv6 in brackets', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: api
+namespace: shop
+inbound:
+  - { port: 4143, forwardTo: 127.0.0.1:8080 }
+  - { port: 0, address: "::1", forwardTo: "[::1]:8081", protocol: grpc, mtls: off }
+  - { port: 4144, address: 127.0.0.1, forwardTo: 127.0.0.1:5432, protocol: tcp }
+outbound:
+  listen: 127.0.0.1:0
+  passthrough: false
+detectTimeout: 250ms
+connectTimeout: 1.5s
+poolIdleTimeout: 1m
+`)
+    expect(config.inbound).toEqual([
+      { listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'api' },
+      { listen: '[::1]:0', forwardTo: '[::1]:8081', protocol: 'grpc', service: 'api' },
+      { listen: '127.0.0.1:4144', forwardTo: '127.0.0.1:5432', protocol: 'tcp', service: 'api' },
+    ])
+    expect(config.outbound).toEqual({ listen: '127.0.0.1:0', passthrough: false })
+    expect(config.timeouts).toEqual({ detectMs: 250, connectMs: 1500, poolIdleMs: 60_000 })
+  })
+
+  it('omits the outbound listener when the Proxy has only tcp ports; tcp services are namespace/name', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+outbound:
+  tcp:
+    - { listen: 127.0.0.1:15432, service: pg, namespace: data }
+---
+apiVersion: mesh/v1
+kind: Service
+name: pg
+namespace: data
+port: 5432
+protocol: tcp
+`)
+    expect(config.outbound).toBeUndefined()
+    expect(config.tcpOutbound).toEqual([{ listen: '127.0.0.1:15432', service: 'data/pg' }])
+  })
+
+  it('services: endpoint weights default to 1, labels only when present, ring_hash header', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: users
+namespace: accounts
+port: 8080
+protocol: http2
+endpoints:
+  - address: 127.0.0.1:9001
+  - address: "[::1]:9002"
+    weight: 3
+    labels: { zone: a }
+loadBalancer: { type: ring_hash, hashHeader: X-User-ID }
+---
+apiVersion: mesh/v1
+kind: Service
+name: sticky
+loadBalancer: ring_hash
+`)
+    expect(config.services).toEqual([
+      {
+        name: 'users',
+        namespace: 'accounts',
+        port: 8080,
+        protocol: 'http2',
+        endpoints: [
+          { address: '127.0.0.1:9001', weight: 1 },
+          { address: '[::1]:9002', weight: 3, labels: { zone: 'a' } },
+        ],
+        loadBalancer: 'ring_hash',
+        hashHeader: 'x-user-id',
+      },
+      { name: 'sticky', namespace: 'default', port: 80, protocol: 'http', endpoints: [], loadBalancer: 'ring_hash' },
+    ])
+  })
+
+  it('routes: parents in the route namespace by default, header match types, methods, weights, timeouts', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+namespace: shop
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders-v2
+namespace: canary
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: orders
+namespace: shop
+parentRefs: [ { name: orders } ]
+rules:
+  - matches:
+      - path: { type: RegularExpression, value: "/items/[0-9]+" }
+        headers:
+          - { name: X-Canary, value: "1" }
+          - { name: x-user, value: "^a.*", type: RegularExpression }
+        method: delete
+      - path: { type: Exact, value: /health }
+    backendRefs:
+      - { name: orders }
+      - { name: orders-v2, namespace: canary, weight: 0 }
+    timeouts: { request: 0s, backendRequest: 1m }
+  - backendRefs: [ { name: orders-v2, namespace: canary, weight: 5 } ]
+    timeouts: { request: 1h }
+  - {}
+`)
+    expect(config.httpRoutes).toEqual([
+      {
+        name: 'orders',
+        namespace: 'shop',
+        parents: ['shop/orders'],
+        rules: [
+          {
+            matches: [
+              {
+                path: { kind: 'RegularExpression', value: '/items/[0-9]+' },
+                headers: [
+                  { name: 'x-canary', kind: 'Exact', value: '1' },
+                  { name: 'x-user', kind: 'RegularExpression', value: '^a.*' },
+                ],
+                method: 'DELETE',
+              },
+              { path: { kind: 'Exact', value: '/health' }, headers: [] },
+            ],
+            backends: [
+              { service: 'shop/orders', weight: 1 },
+              { service: 'canary/orders-v2', weight: 0 },
+            ],
+            // request 0s disables that timeout: absent, not 0
+            backendRequestTimeoutMs: 60_000,
+          },
+          { matches: [], backends: [{ service: 'canary/orders-v2', weight: 5 }], requestTimeoutMs: 3_600_000 },
+          { matches: [], backends: [] },
+        ],
+      },
+    ])
+  })
+
+  it('a route without rules gets one catch-all rule to its parent', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: all
+parentRefs: [ { name: orders } ]
+`)
+    expect(config.httpRoutes).toEqual([{ name: 'all', namespace: 'default', parents: ['default/orders'], rules: [{ matches: [], backends: [] }] }])
+  })
+
+  it('TCPRoutes and AuthorizationPolicies compile to nothing (warned, not enforced)', () => {
+    const { resources, warnings } = load(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: pg
+protocol: tcp
+---
+apiVersion: mesh/v1
+kind: TCPRoute
+name: pg
+parentRefs: [ { name: pg } ]
+rules: [ { backendRefs: [ { name: pg } ] } ]
+---
+apiVersion: mesh/v1
+kind: AuthorizationPolicy
+name: pg
+targetRef: { name: pg }
+action: deny
+`)
+    expect(warnings).toHaveLength(2)
+    const enforced = resources.filter((r) => r.kind === 'Proxy' || r.kind === 'Service')
+    expect(enforced).toHaveLength(2)
+    expect(compileProxyConfig(resources, { source: 'x' })).toEqual(compileProxyConfig(enforced, { source: 'x' }))
+  })
+
+  it('without a Proxy: no listeners, engine default timeouts', () => {
+    const { resources } = validateResources([{ apiVersion: 'mesh/v1', kind: 'Service', name: 'orders' }], { requireProxy: false })
+    const config = compileProxyConfig(resources, { source: 'control-plane' })
+    expect(config).toEqual({
+      source: 'control-plane',
+      inbound: [],
+      tcpOutbound: [],
+      services: [{ name: 'orders', namespace: 'default', port: 80, protocol: 'http', endpoints: [], loadBalancer: 'ewma' }],
+      httpRoutes: [],
+    })
+  })
+
+  it('does not share objects with the resources (the engine input can be handed off)', () => {
+    const { resources } = load(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+endpoints: [ { address: 127.0.0.1:1, labels: { a: b } } ]
+`)
+    const config = compileProxyConfig(resources, { source: 'x' })
+    const labels = config.services[0]?.endpoints[0]?.labels
+    expect(labels).toEqual({ a: 'b' })
+    if (labels) labels.a = 'changed'
+    const service = resources[1] as Extract<MeshResource, { kind: 'Service' }>
+    expect(service.endpoints[0]?.labels).toEqual({ a: 'b' })
+  })
+})
+
+describe('proxySettings', () => {
+  it('reads the Proxy resource, durations in ms', () => {
+    const { resources } = load(`
+apiVersion: mesh/v1
+kind: Proxy
+name: api
+namespace: shop
+workerThreads: 4
+drainTimeout: 1m30s
+admin: { listen: "[::1]:9990" }
+`)
+    expect(proxySettings(resources)).toEqual({ name: 'api', namespace: 'shop', workerThreads: 4, drainTimeoutMs: 90_000, adminListen: '[::1]:9990' })
+  })
+
+  it('defaults', () => {
+    expect(proxySettings(load('apiVersion: mesh/v1\nkind: Proxy\nname: web\n').resources)).toEqual({
+      name: 'web',
+      namespace: 'default',
+      workerThreads: 1,
+      drainTimeoutMs: 10_000,
+      adminListen: '127.0.0.1:4191',
+    })
+    expect(proxySettings([])).toEqual({ name: 'proxy', namespace: 'default', workerThreads: 1, drainTimeoutMs: 10_000, adminListen: '127.0.0.1:4191' })
+  })
+})

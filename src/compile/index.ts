@@ -1,0 +1,2 @@
+/** Resources -> engine snapshot input. */
+export { compileProxyConfig, proxySettings, type CompileOptions, type ProxySettings } from './compile.js'

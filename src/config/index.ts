@@ -1,0 +1,20 @@
+/** The resource model: types, parsing helpers, loading and validation. */
+export * from './types.js'
+export { ConfigError } from './errors.js'
+export { parseDuration, formatDuration } from './duration.js'
+export { parseHostPort, formatHostPort, type HostPort, type HostPortOptions } from './address.js'
+export {
+  validateResources,
+  validateDocuments,
+  type LoadResult,
+  type SourceDocument,
+  type ValidateInput,
+  type ValidateOptions,
+} from './validate.js'
+export {
+  loadResourcesFromFile,
+  loadResourcesFromFileSync,
+  loadResourcesFromText,
+  parseDocuments,
+  type LoadOptions,
+} from './load.js'

@@ -1,0 +1,314 @@
+/**
+ * The resource model (apiVersion mesh/v1) after validation: every default applied,
+ * enums normalised, so consumers never re-check or re-default. A normalised resource is
+ * itself a valid input document (it round-trips through the validator unchanged).
+ * Durations stay as written (`2s`); parse them with parseDuration.
+ */
+import type { Duration } from './duration.js'
+
+export type { Duration }
+
+export const API_VERSION = 'mesh/v1'
+export const RESOURCE_KINDS = ['Proxy', 'Service', 'HTTPRoute', 'TCPRoute', 'AuthorizationPolicy'] as const
+export type ResourceKind = (typeof RESOURCE_KINDS)[number]
+
+interface ResourceBase<K extends ResourceKind> {
+  apiVersion: typeof API_VERSION
+  kind: K
+  name: string
+  /** Default `default`. */
+  namespace: string
+}
+
+// ---------------------------------------------------------------- Proxy
+
+export const INBOUND_PROTOCOLS = ['auto', 'http1', 'http2', 'grpc', 'tcp'] as const
+/** `auto` sniffs HTTP/1 or the HTTP/2 preface and falls back to opaque TCP. */
+export type InboundProtocol = (typeof INBOUND_PROTOCOLS)[number]
+
+export const MTLS_MODES = ['strict', 'permissive', 'off'] as const
+export type MtlsMode = (typeof MTLS_MODES)[number]
+
+/** Traffic to the local workload. */
+export interface InboundPort {
+  /** Port the proxy listens on; 0 binds an ephemeral port. */
+  port: number
+  /** IP the proxy listens on (default 0.0.0.0: all interfaces). */
+  address: string
+  /** `IP:PORT` of the local workload. */
+  forwardTo: string
+  /** Default `auto`. */
+  protocol: InboundProtocol
+  /**
+   * Absent: the mesh default (permissive once the proxy holds an identity). Anything but
+   * `off` is not enforced in this version (a warning); traffic is plaintext.
+   */
+  mtls?: MtlsMode
+}
+
+/** An opaque local port whose every connection goes to one Service. */
+export interface TcpOutboundPort {
+  /** `IP:PORT`; port 0 binds an ephemeral port. */
+  listen: string
+  /** Name of the Service. */
+  service: string
+  /** Namespace of the Service (default: the Proxy's). */
+  namespace: string
+}
+
+/** Traffic from the local workload. */
+export interface OutboundSpec {
+  /** HTTP listener routed by Host / :authority (also absolute-form and CONNECT); none when absent. */
+  listen?: string
+  /** Requests for hosts that name no Service go straight to host:port (default true). */
+  passthrough: boolean
+  tcp: TcpOutboundPort[]
+}
+
+export interface AdminSpec {
+  /** Default 127.0.0.1:4191. */
+  listen: string
+}
+
+/** Proxy defaults, shared by the schema and the runtime settings used when no Proxy is given. */
+export const PROXY_DEFAULTS = {
+  workerThreads: 1,
+  drainTimeout: '10s',
+  detectTimeout: '1s',
+  connectTimeout: '1s',
+  poolIdleTimeout: '90s',
+  adminListen: '127.0.0.1:4191',
+} as const
+
+export interface ProxyResource extends ResourceBase<'Proxy'> {
+  inbound: InboundPort[]
+  outbound?: OutboundSpec
+  admin: AdminSpec
+  /** Data-plane worker threads (default 1). */
+  workerThreads: number
+  /** How long shutdown waits for in-flight requests (default 10s). */
+  drainTimeout: Duration
+  /** How long `auto` waits for the client's first bytes before treating it as TCP (default 1s, at most 10s). */
+  detectTimeout: Duration
+  /** Upstream TCP connect timeout (default 1s). */
+  connectTimeout: Duration
+  /** Idle upstream HTTP/1 connections are closed after this (default 90s). */
+  poolIdleTimeout: Duration
+}
+
+// ---------------------------------------------------------------- Service
+
+export const SERVICE_PROTOCOLS = ['http', 'http2', 'grpc', 'tcp'] as const
+export type ServiceProtocol = (typeof SERVICE_PROTOCOLS)[number]
+
+export const LOAD_BALANCERS = ['ewma', 'round_robin', 'least_request', 'random', 'ring_hash'] as const
+export type LoadBalancerType = (typeof LOAD_BALANCERS)[number]
+
+/** `loadBalancer: round_robin` is normalised to `{ type: round_robin }`. */
+export interface LoadBalancerSpec {
+  type: LoadBalancerType
+  /** ring_hash only: hash this request header (lower-case); without it, the client IP. */
+  hashHeader?: string
+}
+
+export interface Endpoint {
+  /** `IP:PORT`. */
+  address: string
+  /** Relative share of traffic (default 1). */
+  weight: number
+  labels: Record<string, string>
+}
+
+/** Not enforced in this version. Without `path` the check is a TCP connect. */
+export interface HealthCheck {
+  path?: string
+  interval: Duration
+  timeout: Duration
+  unhealthyThreshold: number
+  healthyThreshold: number
+}
+
+/** Not enforced in this version. */
+export interface CircuitBreaker {
+  maxConnections: number
+  maxPendingRequests: number
+  consecutiveFailures: number
+  ejection: Duration
+}
+
+export interface ServiceResource extends ResourceBase<'Service'> {
+  /** The port clients address (default 80). */
+  port: number
+  /** Default `http`. */
+  protocol: ServiceProtocol
+  endpoints: Endpoint[]
+  /** Default `{ type: ewma }`. */
+  loadBalancer: LoadBalancerSpec
+  healthCheck?: HealthCheck
+  circuitBreaker?: CircuitBreaker
+}
+
+// ---------------------------------------------------------------- routes
+
+/** A reference to a Service (GAMMA-style parentRef, or a backendRef). */
+export interface ServiceRef {
+  /** Always `Service` (the only kind routes attach to). */
+  kind: 'Service'
+  name: string
+  /** Default: the referring resource's namespace. */
+  namespace: string
+  /** When given, must equal the Service's port. */
+  port?: number
+}
+
+export interface BackendRef extends ServiceRef {
+  /** Relative share of the rule's traffic (default 1; 0 sends none). */
+  weight: number
+}
+
+export const PATH_MATCH_TYPES = ['Exact', 'PathPrefix', 'RegularExpression'] as const
+export type PathMatchType = (typeof PATH_MATCH_TYPES)[number]
+
+export interface PathMatch {
+  /** Default `PathPrefix`. */
+  type: PathMatchType
+  value: string
+}
+
+export const HEADER_MATCH_TYPES = ['Exact', 'RegularExpression'] as const
+export type HeaderMatchType = (typeof HEADER_MATCH_TYPES)[number]
+
+export interface HeaderMatch {
+  /** Header name (case-insensitive on the wire). */
+  name: string
+  value: string
+  /** Default `Exact`. */
+  type: HeaderMatchType
+}
+
+export const HTTP_METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'CONNECT', 'OPTIONS', 'TRACE', 'PATCH'] as const
+export type HttpMethod = (typeof HTTP_METHODS)[number]
+
+/** Every condition given must hold. */
+export interface HttpRouteMatch {
+  path?: PathMatch
+  headers: HeaderMatch[]
+  /** Upper-case. */
+  method?: HttpMethod
+}
+
+export interface HttpRouteTimeouts {
+  /** The whole request, all attempts included; `0s` disables. */
+  request?: Duration
+  /** One attempt to one endpoint; `0s` disables. */
+  backendRequest?: Duration
+}
+
+/** Not enforced in this version. */
+export interface RetryPolicy {
+  /** Retries after the first attempt (default 1). */
+  attempts: number
+  /** Response statuses that are retried (default 502, 503, 504). */
+  codes: number[]
+  /** Wait before each retry (default 25ms). */
+  backoff: Duration
+  /** Retries may add at most this percentage of extra load (default 20). */
+  budget: number
+}
+
+/** Not enforced in this version. */
+export interface FaultDelay {
+  /** Default 100. */
+  percent: number
+  fixed: Duration
+}
+
+/** Not enforced in this version. */
+export interface FaultAbort {
+  /** Default 100. */
+  percent: number
+  status: number
+}
+
+export interface FaultInjection {
+  delay?: FaultDelay
+  abort?: FaultAbort
+}
+
+/** Not enforced in this version. */
+export interface RateLimit {
+  requestsPerSecond: number
+  /** Default: requestsPerSecond rounded up. */
+  burst: number
+}
+
+export interface HttpRouteRule {
+  /** Any one match selects the rule; empty matches everything. */
+  matches: HttpRouteMatch[]
+  /** Empty sends traffic to the parent Service itself. */
+  backendRefs: BackendRef[]
+  timeouts?: HttpRouteTimeouts
+  retry?: RetryPolicy
+  faults?: FaultInjection
+  rateLimit?: RateLimit
+}
+
+export interface HTTPRouteResource extends ResourceBase<'HTTPRoute'> {
+  parentRefs: ServiceRef[]
+  /** Default: one rule that matches everything and goes to the parent. */
+  rules: HttpRouteRule[]
+}
+
+export interface TcpRouteRule {
+  backendRefs: BackendRef[]
+}
+
+/** Not enforced in this version. */
+export interface TCPRouteResource extends ResourceBase<'TCPRoute'> {
+  parentRefs: ServiceRef[]
+  rules: TcpRouteRule[]
+}
+
+// ---------------------------------------------------------------- policy
+
+export const AUTHORIZATION_ACTIONS = ['allow', 'deny'] as const
+export type AuthorizationAction = (typeof AUTHORIZATION_ACTIONS)[number]
+
+export interface AuthorizationSource {
+  /** `spiffe://<trust-domain>/<path>`; a trailing `*` matches any suffix. */
+  identity: string
+}
+
+export interface AuthorizationOperation {
+  /** Exact paths, or with one `*` at the start or end as a wildcard; empty means any. */
+  paths: string[]
+  /** Empty means any. */
+  methods: HttpMethod[]
+}
+
+export interface AuthorizationRule {
+  /** Empty means any source. */
+  from: AuthorizationSource[]
+  /** Empty means any operation. */
+  to: AuthorizationOperation[]
+}
+
+/** Not enforced in this version. */
+export interface AuthorizationPolicyResource extends ResourceBase<'AuthorizationPolicy'> {
+  targetRef: Omit<ServiceRef, 'port'>
+  /** Default `allow`. A Service with any allow policy denies the rest. */
+  action: AuthorizationAction
+  rules: AuthorizationRule[]
+}
+
+export type MeshResource =
+  | ProxyResource
+  | ServiceResource
+  | HTTPRouteResource
+  | TCPRouteResource
+  | AuthorizationPolicyResource
+
+/** `namespace/name`: how the engine and references name a resource. */
+export function resourceKey(resource: { namespace: string; name: string }): string {
+  return `${resource.namespace}/${resource.name}`
+}
