@@ -13,7 +13,7 @@ describe('compileProxyConfig', () => {
     const config = compileProxyConfig(loadResourcesFromFileSync(file).resources, { source: '/etc/mesh/mesh.yaml' })
     expect(config).toEqual({
       source: '/etc/mesh/mesh.yaml',
-      inbound: [{ listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'web' }],
+      inbound: [{ listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'default/web' }],
       outbound: { listen: '127.0.0.1:4140', passthrough: true },
       tcpOutbound: [{ listen: '127.0.0.1:15432', service: 'default/postgres' }],
       services: [
@@ -51,7 +51,7 @@ describe('compileProxyConfig', () => {
     })
   })
 
-  it('applies listener defaults: all interfaces, auto, service = Proxy name; IPv6 in brackets', () => {
+  it('applies listener defaults: all interfaces, auto, service = namespace/Proxy name; IPv6 in brackets', () => {
     const config = compile(`
 apiVersion: mesh/v1
 kind: Proxy
@@ -69,9 +69,9 @@ connectTimeout: 1.5s
 poolIdleTimeout: 1m
 `)
     expect(config.inbound).toEqual([
-      { listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'api' },
-      { listen: '[::1]:0', forwardTo: '[::1]:8081', protocol: 'grpc', service: 'api' },
-      { listen: '127.0.0.1:4144', forwardTo: '127.0.0.1:5432', protocol: 'tcp', service: 'api' },
+      { listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'shop/api' },
+      { listen: '[::1]:0', forwardTo: '[::1]:8081', protocol: 'grpc', service: 'shop/api' },
+      { listen: '127.0.0.1:4144', forwardTo: '127.0.0.1:5432', protocol: 'tcp', service: 'shop/api' },
     ])
     expect(config.outbound).toEqual({ listen: '127.0.0.1:0', passthrough: false })
     expect(config.timeouts).toEqual({ detectMs: 250, connectMs: 1500, poolIdleMs: 60_000 })

@@ -76,7 +76,7 @@ function compileInbound(proxy: ProxyResource): BindingInbound[] {
     listen: formatHostPort(inbound.address, inbound.port),
     forwardTo: inbound.forwardTo,
     protocol: inbound.protocol,
-    service: proxy.name,
+    service: `${proxy.namespace}/${proxy.name}`,
   }))
 }
 

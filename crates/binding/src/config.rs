@@ -197,7 +197,15 @@ impl BindingProxyConfig {
             .enumerate()
             .map(|(i, r)| r.into_engine(&format!("httpRoutes[{i}]")))
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(ProxyConfig { source: self.source, inbound, outbound, tcp_outbound, services, http_routes, timeouts })
+        Ok(ProxyConfig {
+            source: self.source,
+            inbound,
+            outbound,
+            tcp_outbound,
+            services,
+            http_routes,
+            timeouts,
+        })
     }
 }
 
@@ -208,7 +216,11 @@ impl BindingService {
             "http2" => ServiceProtocol::Http2,
             "grpc" => ServiceProtocol::Grpc,
             "tcp" => ServiceProtocol::Tcp,
-            other => return Err(format!("{path}.protocol: expected http, http2, grpc or tcp, got {other:?}")),
+            other => {
+                return Err(format!(
+                    "{path}.protocol: expected http, http2, grpc or tcp, got {other:?}"
+                ))
+            }
         };
         let load_balancer = match self.load_balancer.as_str() {
             "ewma" => LoadBalancer::Ewma,
@@ -253,7 +265,12 @@ impl BindingHttpRoute {
             .enumerate()
             .map(|(i, r)| r.into_engine(&format!("{path}.rules[{i}]")))
             .collect::<Result<Vec<_>, String>>()?;
-        Ok(HttpRouteSpec { name: self.name, namespace: self.namespace, parents: self.parents, rules })
+        Ok(HttpRouteSpec {
+            name: self.name,
+            namespace: self.namespace,
+            parents: self.parents,
+            rules,
+        })
     }
 }
 
@@ -303,7 +320,10 @@ impl BindingHttpRule {
             backends: self
                 .backends
                 .into_iter()
-                .map(|b| BackendRefSpec { service: b.service, weight: b.weight })
+                .map(|b| BackendRefSpec {
+                    service: b.service,
+                    weight: b.weight,
+                })
                 .collect(),
             request_timeout_ms: self.request_timeout_ms.map(u64::from),
             backend_request_timeout_ms: self.backend_request_timeout_ms.map(u64::from),

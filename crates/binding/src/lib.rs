@@ -50,7 +50,9 @@ impl BindingEngine {
         let worker_threads = options.and_then(|o| o.worker_threads).unwrap_or(1).max(1) as usize;
         let engine = Engine::new(EngineOptions { worker_threads })
             .map_err(|e| Error::from_reason(format!("cannot start the engine: {e}")))?;
-        Ok(Self { inner: Arc::new(engine) })
+        Ok(Self {
+            inner: Arc::new(engine),
+        })
     }
 
     /// Validates and puts `config` in force; returns its version. Throws with a message
@@ -58,7 +60,10 @@ impl BindingEngine {
     #[napi]
     pub fn apply(&self, config: BindingProxyConfig) -> Result<u32> {
         let config = config.into_engine().map_err(Error::from_reason)?;
-        let version = self.inner.apply(config).map_err(|e| Error::from_reason(e.to_string()))?;
+        let version = self
+            .inner
+            .apply(config)
+            .map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(version as u32)
     }
 
@@ -96,7 +101,9 @@ impl BindingEngine {
     #[napi]
     pub async fn shutdown(&self, drain_ms: u32) -> Result<()> {
         let engine = self.inner.clone();
-        engine.shutdown(Duration::from_millis(drain_ms as u64)).await;
+        engine
+            .shutdown(Duration::from_millis(drain_ms as u64))
+            .await;
         Ok(())
     }
 }

@@ -75,9 +75,14 @@ impl BindingStats {
                         .into_iter()
                         .map(|r| BindingResponseStats {
                             status_code: u32::from(r.status_code),
-                            classification: if r.failure { "failure" } else { "success" }.to_string(),
+                            classification: if r.failure { "failure" } else { "success" }
+                                .to_string(),
                             count: r.count as f64,
-                            latency_buckets: r.latency_buckets.into_iter().map(|b| b as f64).collect(),
+                            latency_buckets: r
+                                .latency_buckets
+                                .into_iter()
+                                .map(|b| b as f64)
+                                .collect(),
                             latency_sum_ms: r.latency_sum_ms,
                         })
                         .collect(),

@@ -32,7 +32,11 @@ pub struct GlobalTimeouts {
 
 impl Default for GlobalTimeouts {
     fn default() -> Self {
-        Self { detect_ms: 1000, connect_ms: 1000, pool_idle_ms: 90_000 }
+        Self {
+            detect_ms: 1000,
+            connect_ms: 1000,
+            pool_idle_ms: 90_000,
+        }
     }
 }
 
@@ -93,7 +97,9 @@ pub enum LoadBalancer {
     LeastRequest,
     Random,
     /// Consistent hash of a request header, or of the client IP when the header is absent/unset.
-    RingHash { header: Option<String> },
+    RingHash {
+        header: Option<String>,
+    },
 }
 
 #[derive(Clone, Debug)]

@@ -8,10 +8,16 @@
 
 pub mod balance;
 pub mod config;
+mod detect;
+mod drain;
 pub mod engine;
+mod http;
+mod listener;
 pub mod route;
+mod shared;
 pub mod snapshot;
 pub mod stats;
+mod tcp;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use engine::{ApplyError, Engine, EngineOptions, ListenerInfo, ListenerKind};

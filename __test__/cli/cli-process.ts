@@ -1,0 +1,88 @@
+/** `node bin/mesh-proxy.js ARGS` as a child process, for tests that need flags or signals. */
+import { spawn, type ChildProcess } from 'node:child_process'
+
+import { adminGet, CLI, REPO_ROOT, type Exit } from '../support/proxy.js'
+import { waitFor } from '../support/ports.js'
+
+const live = new Set<ChildProcess>()
+process.once('exit', () => {
+  for (const child of live) child.kill('SIGKILL')
+})
+
+export class CliProcess {
+  stderr = ''
+  stdout = ''
+  exit: Exit | undefined
+  readonly exited: Promise<Exit>
+
+  constructor(readonly args: string[]) {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+    live.add(child)
+    this.child = child
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d))
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d))
+    this.exited = new Promise((resolve) => {
+      child.on('exit', (code, signal) => {
+        live.delete(child)
+        this.exit = { code, signal }
+        child.once('close', () => resolve({ code, signal }))
+      })
+    })
+  }
+
+  private readonly child: ChildProcess
+
+  /** Waits for /ready on the admin port; throws with stderr if the process exits first. */
+  async ready(adminPort: number): Promise<void> {
+    const outcome = await waitFor(
+      `mesh-proxy ready on 127.0.0.1:${adminPort}`,
+      async () => {
+        if (this.exit) return 'exited'
+        const res = await adminGet(adminPort, '/ready').catch(() => undefined)
+        return res?.status === 200 ? 'ready' : undefined
+      },
+      { timeoutMs: 20_000 },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; stderr:\n${this.stderr}`)
+    })
+    if (outcome === 'exited') throw new Error(`mesh-proxy exited (${JSON.stringify(this.exit)}) before ready; stderr:\n${this.stderr}`)
+  }
+
+  /** Waits until stderr has a line matching `pattern`; returns it. */
+  async stderrLine(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
+    return waitFor(
+      `a stderr line matching ${pattern}`,
+      () => this.stderr.split('\n').find((l) => pattern.test(l)),
+      { timeoutMs },
+    ).catch((err: Error) => {
+      throw new Error(`${err.message}; stderr:\n${this.stderr}`)
+    })
+  }
+
+  signal(sig: NodeJS.Signals): void {
+    this.child.kill(sig)
+  }
+
+  async waitForExit(timeoutMs = 15_000): Promise<Exit> {
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`mesh-proxy did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs)
+    })
+    try {
+      return await Promise.race([this.exited, timeout])
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    if (this.exit) return
+    this.child.kill('SIGKILL')
+    await this.exited
+  }
+}
+
+/** No line of `stderr` looks like a stack frame. */
+export function hasStackTrace(stderr: string): boolean {
+  return stderr.split('\n').some((l) => /^\s+at\s/.test(l))
+}

@@ -1,0 +1,86 @@
+//! Responses the proxy makes itself. They carry `x-mesh-error` so a client (or a person
+//! with curl) can tell a proxy failure from an application's own 5xx.
+
+use std::fmt;
+
+use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::{Response, StatusCode};
+
+use super::body::ProxyBody;
+use super::client::UpstreamError;
+
+pub(crate) static MESH_ERROR: HeaderName = HeaderName::from_static("x-mesh-error");
+
+/// Why the proxy answered instead of the upstream; the `x-mesh-error` header value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum ProxyError {
+    /// 400: no authority to route by, or one that is not a valid `host[:port]`.
+    BadRequest,
+    /// 404: the authority names no Service and passthrough is off.
+    NoService,
+    /// 502: the upstream refused or the name did not resolve.
+    ConnectFailed,
+    /// 502: no TCP connection within the connect timeout.
+    ConnectTimeout,
+    /// 502: the upstream failed or reset before a response head.
+    UpstreamReset,
+    /// 502: passthrough would connect back to this proxy.
+    Loop,
+    /// 501: a request the proxy cannot relay (CONNECT over HTTP/2 inbound).
+    NotImplemented,
+    /// 503: the service has no endpoint to send to.
+    NoEndpoint,
+    /// 504: the route's request timeout elapsed before the response head.
+    Timeout,
+}
+
+impl ProxyError {
+    pub(crate) fn status(self) -> StatusCode {
+        match self {
+            ProxyError::BadRequest => StatusCode::BAD_REQUEST,
+            ProxyError::NoService => StatusCode::NOT_FOUND,
+            ProxyError::ConnectFailed
+            | ProxyError::ConnectTimeout
+            | ProxyError::UpstreamReset
+            | ProxyError::Loop => StatusCode::BAD_GATEWAY,
+            ProxyError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+            ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+
+    fn reason(self) -> &'static str {
+        match self {
+            ProxyError::BadRequest => "bad-request",
+            ProxyError::NoService => "no-service",
+            ProxyError::ConnectFailed => "connect-failed",
+            ProxyError::ConnectTimeout => "connect-timeout",
+            ProxyError::UpstreamReset => "upstream-reset",
+            ProxyError::Loop => "proxy-loop",
+            ProxyError::NotImplemented => "not-implemented",
+            ProxyError::NoEndpoint => "no-endpoint",
+            ProxyError::Timeout => "timeout",
+        }
+    }
+
+    pub(crate) fn of_upstream(error: &UpstreamError) -> Self {
+        match error {
+            UpstreamError::Connect(e) if e.is_timeout() => ProxyError::ConnectTimeout,
+            UpstreamError::Connect(_) => ProxyError::ConnectFailed,
+            UpstreamError::Exchange(_) => ProxyError::UpstreamReset,
+        }
+    }
+
+    /// A short `text/plain` answer: `message` and a newline.
+    pub(crate) fn response(self, message: impl fmt::Display) -> Response<ProxyBody> {
+        let mut response = Response::new(ProxyBody::text(format!("{message}\n")));
+        *response.status_mut() = self.status();
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(MESH_ERROR.clone(), HeaderValue::from_static(self.reason()));
+        response
+    }
+}

@@ -1,0 +1,151 @@
+//! One request to one upstream: dispatch over the pools, timeouts, error statuses, load and
+//! stats bookkeeping, and relaying HTTP/1 upgrades (WebSocket, CONNECT).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use http::{Method, Request, Response, StatusCode};
+use hyper::body::Incoming;
+use hyper::upgrade::OnUpgrade;
+use hyper_util::rt::TokioIo;
+
+use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
+use super::client::UpstreamError;
+use super::error::ProxyError;
+use super::headers::prepare_response;
+use super::HttpVersion;
+use crate::balance::InFlight;
+use crate::shared::Shared;
+use crate::stats::HttpStats;
+
+/// Where and how one request goes, decided from the snapshot before any await.
+pub(crate) struct Target {
+    pub(crate) addr: SocketAddr,
+    pub(crate) version: HttpVersion,
+    /// Until the response head; the route's request / backendRequest timeout.
+    pub(crate) response_timeout: Option<Duration>,
+    pub(crate) stats: Arc<HttpStats>,
+    /// Balancer load of the picked endpoint (none for inbound and passthrough).
+    pub(crate) in_flight: Option<InFlight>,
+}
+
+/// Pool timeouts from the snapshot in force when the request started.
+#[derive(Clone, Copy)]
+pub(crate) struct PoolTimeouts {
+    pub(crate) connect: Duration,
+    pub(crate) idle: Duration,
+}
+
+enum Failure {
+    Upstream(UpstreamError),
+    Timeout(Duration),
+}
+
+/// Sends the (already prepared) request and turns the outcome into the downstream response.
+/// `upgrade` is the downstream half of an upgrade the client asked for; when the upstream
+/// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task.
+pub(crate) async fn forward(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    target: Target,
+    downstream: HttpVersion,
+    timeouts: PoolTimeouts,
+    upgrade: Option<OnUpgrade>,
+) -> Response<ProxyBody> {
+    let Target {
+        addr,
+        version,
+        response_timeout,
+        stats,
+        in_flight,
+    } = target;
+    let is_connect = req.method() == Method::CONNECT;
+    stats.request();
+    let started = Instant::now();
+    let sent = shared
+        .pools
+        .send(addr, version, req, timeouts.connect, timeouts.idle);
+    let result = match response_timeout {
+        Some(limit) => match tokio::time::timeout(limit, sent).await {
+            Ok(result) => result.map_err(Failure::Upstream),
+            Err(_) => Err(Failure::Timeout(limit)),
+        },
+        None => sent.await.map_err(Failure::Upstream),
+    };
+    let latency = started.elapsed();
+
+    let (mut response, lease) = match result {
+        Ok(sent) => sent,
+        Err(failure) => {
+            if let Some(in_flight) = in_flight {
+                in_flight.finish(false);
+            }
+            let (error, message) = match &failure {
+                Failure::Timeout(limit) => (
+                    ProxyError::Timeout,
+                    format!("no response from {addr} within {}ms", limit.as_millis()),
+                ),
+                Failure::Upstream(e @ UpstreamError::Connect(cause)) => (
+                    ProxyError::of_upstream(e),
+                    format!("cannot connect to {addr}: {cause}"),
+                ),
+                Failure::Upstream(e @ UpstreamError::Exchange(cause)) => (
+                    ProxyError::of_upstream(e),
+                    format!("upstream {addr} failed before responding: {cause}"),
+                ),
+            };
+            stats.response(error.status().as_u16(), true, latency);
+            return error.response(message);
+        }
+    };
+
+    let status = response.status();
+    if let Some(in_flight) = in_flight {
+        in_flight.finish(!status.is_server_error());
+    }
+    let failure = status.is_server_error() || grpc_failed(response.headers());
+    let upgraded = match upgrade {
+        Some(downstream_half)
+            if status == StatusCode::SWITCHING_PROTOCOLS || (is_connect && status.is_success()) =>
+        {
+            let upstream_half = hyper::upgrade::on(&mut response);
+            shared.drain.spawn(async move {
+                match tokio::try_join!(downstream_half, upstream_half) {
+                    Ok((down, up)) => {
+                        let _ = tokio::io::copy_bidirectional(
+                            &mut TokioIo::new(down),
+                            &mut TokioIo::new(up),
+                        )
+                        .await;
+                    }
+                    Err(e) => tracing::debug!(error = %e, "upgrade failed"),
+                }
+            });
+            true
+        }
+        _ => false,
+    };
+    let (mut parts, body) = response.into_parts();
+    prepare_response(&mut parts, downstream, upgraded);
+    // An upgraded connection belongs to the tunnel now, never to the pool.
+    let lease = if upgraded { None } else { lease };
+    let outcome = Outcome::new(stats, status.as_u16(), failure, latency);
+    Response::from_parts(
+        parts,
+        ProxyBody::Upstream(UpstreamBody::new(body, outcome, lease)),
+    )
+}
+
+/// Answers without contacting an upstream, counting the request against `stats` if any.
+pub(crate) fn refuse(
+    stats: Option<&HttpStats>,
+    error: ProxyError,
+    message: impl std::fmt::Display,
+) -> Response<ProxyBody> {
+    if let Some(stats) = stats {
+        stats.request();
+        stats.response(error.status().as_u16(), true, Duration::ZERO);
+    }
+    error.response(message)
+}

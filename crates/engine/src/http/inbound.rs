@@ -1,0 +1,180 @@
+//! Inbound: traffic to the local workload. One listener forwards to one `forward_to`
+//! address, as opaque TCP or as HTTP in the version the client spoke.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use http::{Method, Request, Response};
+use hyper::body::Incoming;
+use tokio::net::TcpStream;
+
+use super::body::ProxyBody;
+use super::error::ProxyError;
+use super::forward::{forward, refuse, PoolTimeouts, Target};
+use super::headers::{prepare_request, upgrade_requested};
+use super::{serve, Handler, HttpVersion};
+use crate::config::Protocol;
+use crate::detect::{self, Detected, Rewind};
+use crate::listener::ListenerId;
+use crate::shared::Shared;
+use crate::snapshot::{InboundPlan, Snapshot};
+use crate::tcp;
+
+/// The plan of the inbound listener `id` in `snapshot`.
+fn plan_of(snapshot: &Snapshot, id: ListenerId) -> Option<&InboundPlan> {
+    snapshot
+        .inbound
+        .iter()
+        .filter(|plan| plan.listener.listen == id.configured)
+        .nth(id.ordinal)
+}
+
+/// Serves one connection accepted on the inbound listener `id`.
+pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut stream: TcpStream) {
+    let listen = id.configured;
+    let Some(snapshot) = shared.snapshot.load_full() else {
+        return;
+    };
+    let Some(plan) = plan_of(&snapshot, id) else {
+        return;
+    };
+    let forward_to = plan.listener.forward_to;
+    let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
+    let version = match plan.listener.protocol {
+        Protocol::Tcp => {
+            let stats = plan.tcp_stats.clone();
+            return tcp::forward(stream, forward_to, connect_timeout, stats).await;
+        }
+        Protocol::Http1 => HttpVersion::Http1,
+        Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
+        Protocol::Auto => {
+            let detect_timeout = Duration::from_millis(snapshot.timeouts.detect_ms);
+            let (detected, prefix) = match detect::detect(&mut stream, detect_timeout).await {
+                Ok(found) => found,
+                Err(e) => {
+                    tracing::debug!(%listen, error = %e, "inbound: connection closed during detection");
+                    return;
+                }
+            };
+            match detected {
+                Detected::Http1 => {
+                    return serve_http(
+                        shared,
+                        snapshot,
+                        id,
+                        Rewind::new(prefix, stream),
+                        HttpVersion::Http1,
+                    )
+                    .await
+                }
+                Detected::Http2 => {
+                    return serve_http(
+                        shared,
+                        snapshot,
+                        id,
+                        Rewind::new(prefix, stream),
+                        HttpVersion::Http2,
+                    )
+                    .await
+                }
+                Detected::Opaque => {
+                    let stats = plan.tcp_stats.clone();
+                    return tcp::forward(
+                        Rewind::new(prefix, stream),
+                        forward_to,
+                        connect_timeout,
+                        stats,
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    serve_http(shared, snapshot.clone(), id, Rewind::plain(stream), version).await;
+}
+
+async fn serve_http(
+    shared: Arc<Shared>,
+    accepted: Arc<Snapshot>,
+    id: ListenerId,
+    io: Rewind<TcpStream>,
+    version: HttpVersion,
+) {
+    let handler = Arc::new(InboundHandler {
+        shared: shared.clone(),
+        accepted,
+        id,
+        version,
+    });
+    serve(&shared, io, version, handler).await;
+}
+
+struct InboundHandler {
+    shared: Arc<Shared>,
+    /// The snapshot in force at accept; used if a later one no longer names this listener
+    /// (its accept loop stopped, but open connections keep working).
+    accepted: Arc<Snapshot>,
+    id: ListenerId,
+    /// The downstream version, kept upstream.
+    version: HttpVersion,
+}
+
+impl Handler for InboundHandler {
+    async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        let (target, timeouts) = {
+            let current = self.shared.snapshot.load();
+            let snapshot = match current.as_ref() {
+                Some(snapshot) if plan_of(snapshot, self.id).is_some() => snapshot,
+                _ => &self.accepted,
+            };
+            let Some(plan) = plan_of(snapshot, self.id) else {
+                return ProxyError::NoService.response("this listener is no longer configured");
+            };
+            let target = Target {
+                addr: plan.listener.forward_to,
+                version: self.version,
+                response_timeout: None,
+                stats: plan.http_stats.clone(),
+                in_flight: None,
+            };
+            let timeouts = PoolTimeouts {
+                connect: Duration::from_millis(snapshot.timeouts.connect_ms),
+                idle: Duration::from_millis(snapshot.timeouts.pool_idle_ms),
+            };
+            (target, timeouts)
+        };
+        if self.version == HttpVersion::Http2 && req.method() == Method::CONNECT {
+            return refuse(
+                Some(&target.stats),
+                ProxyError::NotImplemented,
+                "CONNECT over HTTP/2 is not supported inbound",
+            );
+        }
+        let upgrade = if upgrade_requested(&req) {
+            Some(hyper::upgrade::on(&mut req))
+        } else {
+            None
+        };
+        let (mut parts, body) = req.into_parts();
+        // A request that names no authority at all (HTTP/1.0 without Host) addresses the workload.
+        let forward_to = target.addr;
+        let fallback = || Authority::try_from(forward_to.to_string().as_str()).ok();
+        if prepare_request(&mut parts, self.version, fallback, upgrade.is_some()).is_err() {
+            return refuse(
+                Some(&target.stats),
+                ProxyError::BadRequest,
+                "invalid Host header",
+            );
+        }
+        forward(
+            &self.shared,
+            Request::from_parts(parts, body),
+            target,
+            self.version,
+            timeouts,
+            upgrade,
+        )
+        .await
+    }
+}

@@ -1,0 +1,425 @@
+//! Outbound: traffic from the local workload, routed by the authority it addresses
+//! (`:authority`, an absolute-form URI, or Host), plus CONNECT tunnels whose bytes are
+//! detected and routed like any other outbound connection to that service.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::uri::Authority;
+use http::{request, Method, Request, Response};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::body::ProxyBody;
+use super::error::ProxyError;
+use super::forward::{forward, refuse, PoolTimeouts, Target};
+use super::headers::{prepare_request, request_authority, upgrade_requested};
+use super::{serve, tunnel, Handler, HttpVersion};
+use crate::balance::PickContext;
+use crate::config::ServiceProtocol;
+use crate::detect::{self, Detected, Rewind};
+use crate::shared::Shared;
+use crate::snapshot::Snapshot;
+use crate::stats::HttpStats;
+use crate::tcp;
+
+/// Authorities without a port address port 80 (plain HTTP; TLS origination is not ours).
+const DEFAULT_PORT: u16 = 80;
+const DEFAULT_DETECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Serves one connection accepted on the outbound listener: HTTP/2 if it starts with the
+/// preface, else HTTP/1 (hyper answers 400 to bytes that are not HTTP).
+pub(crate) async fn serve_connection(shared: Arc<Shared>, peer: SocketAddr, mut stream: TcpStream) {
+    let detect_timeout = shared
+        .snapshot
+        .load()
+        .as_ref()
+        .map_or(DEFAULT_DETECT_TIMEOUT, |snapshot| {
+            Duration::from_millis(snapshot.timeouts.detect_ms)
+        });
+    let (version, prefix) = match detect::detect(&mut stream, detect_timeout).await {
+        Ok((Detected::Http2, prefix)) => (HttpVersion::Http2, prefix),
+        Ok((_, prefix)) => (HttpVersion::Http1, prefix),
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "outbound: connection closed during detection");
+            return;
+        }
+    };
+    let handler = Arc::new(OutboundHandler {
+        shared: shared.clone(),
+        peer,
+        version,
+        tunnel: None,
+    });
+    serve(&shared, Rewind::new(prefix, stream), version, handler).await;
+}
+
+pub(super) struct OutboundHandler {
+    pub(super) shared: Arc<Shared>,
+    pub(super) peer: SocketAddr,
+    pub(super) version: HttpVersion,
+    /// Inside a CONNECT tunnel: its target, the authority of requests that carry none.
+    pub(super) tunnel: Option<Authority>,
+}
+
+/// What the snapshot says to do with one request.
+enum Decision {
+    Forward(Target),
+    Passthrough {
+        host: String,
+        port: u16,
+    },
+    Refuse {
+        stats: Option<Arc<HttpStats>>,
+        error: ProxyError,
+        message: String,
+    },
+}
+
+impl Handler for OutboundHandler {
+    async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        // CONNECT and passthrough are boxed: rare, and their futures would otherwise
+        // make every routed request's future (moved around by value) much larger.
+        if req.method() == Method::CONNECT {
+            return Box::pin(self.connect(req)).await;
+        }
+        let upgrade = if upgrade_requested(&req) {
+            Some(hyper::upgrade::on(&mut req))
+        } else {
+            None
+        };
+        let (mut parts, body) = req.into_parts();
+        let (decision, timeouts) = {
+            let current = self.shared.snapshot.load();
+            let Some(snapshot) = current.as_ref() else {
+                return ProxyError::NoService.response("no configuration in force");
+            };
+            (self.decide(snapshot, &parts), pool_timeouts(snapshot))
+        };
+        match decision {
+            Decision::Forward(target) => {
+                // Upgrades are relayed HTTP/1 to HTTP/1 only.
+                let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
+                let tunnel = &self.tunnel;
+                if prepare_request(
+                    &mut parts,
+                    target.version,
+                    || tunnel.clone(),
+                    upgrade.is_some(),
+                )
+                .is_err()
+                {
+                    return refuse(
+                        Some(&target.stats),
+                        ProxyError::BadRequest,
+                        "invalid Host header",
+                    );
+                }
+                forward(
+                    &self.shared,
+                    Request::from_parts(parts, body),
+                    target,
+                    self.version,
+                    timeouts,
+                    upgrade,
+                )
+                .await
+            }
+            Decision::Passthrough { host, port } => {
+                Box::pin(self.passthrough(
+                    Request::from_parts(parts, body),
+                    host,
+                    port,
+                    upgrade,
+                    timeouts,
+                ))
+                .await
+            }
+            Decision::Refuse {
+                stats,
+                error,
+                message,
+            } => refuse(stats.as_deref(), error, message),
+        }
+    }
+}
+
+impl OutboundHandler {
+    /// Route, backend, endpoint: everything that reads the snapshot, without awaiting.
+    fn decide(&self, snapshot: &Snapshot, parts: &request::Parts) -> Decision {
+        let Some(authority) =
+            request_authority(parts).or(self.tunnel.as_ref().map(Authority::as_str))
+        else {
+            return Decision::Refuse {
+                stats: None,
+                error: ProxyError::BadRequest,
+                message: "no Host header".into(),
+            };
+        };
+        let Some(service) = snapshot.resolve_authority(authority, DEFAULT_PORT) else {
+            let passthrough = snapshot
+                .outbound
+                .as_ref()
+                .is_some_and(|outbound| outbound.passthrough);
+            if !passthrough {
+                return Decision::Refuse {
+                    stats: None,
+                    error: ProxyError::NoService,
+                    message: format!("no service for authority {authority}"),
+                };
+            }
+            return match split_authority(authority) {
+                Some((host, port)) => Decision::Passthrough { host, port },
+                None => Decision::Refuse {
+                    stats: None,
+                    error: ProxyError::BadRequest,
+                    message: format!("invalid authority {authority}"),
+                },
+            };
+        };
+        let rule = service.router.select(parts);
+        let Some(backend) = rule.pick_backend() else {
+            return Decision::Refuse {
+                stats: None,
+                error: ProxyError::NoEndpoint,
+                message: format!("no backend with a non-zero weight for {}", service.key),
+            };
+        };
+        let no_endpoint = || Decision::Refuse {
+            stats: Some(backend.stats.clone()),
+            error: ProxyError::NoEndpoint,
+            message: format!("no endpoint available for {}", backend.service),
+        };
+        let Some(backend_service) = snapshot.service(&backend.service) else {
+            return no_endpoint();
+        };
+        let balancer = &backend_service.balancer;
+        let header_value = balancer
+            .hash_header()
+            .and_then(|name| parts.headers.get(name))
+            .map(|v| v.as_bytes());
+        let context = PickContext {
+            header_value,
+            client_ip: Some(self.peer.ip()),
+        };
+        let Some(endpoint) = balancer.pick(&context) else {
+            return no_endpoint();
+        };
+        let response_timeout = match (rule.request_timeout, rule.backend_request_timeout) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Decision::Forward(Target {
+            addr: endpoint.addr,
+            version: upstream_version(backend_service.spec.protocol),
+            response_timeout,
+            stats: backend.stats.clone(),
+            in_flight: Some(endpoint.load.start()),
+        })
+    }
+
+    /// An authority that names no Service: straight to host:port, in the client's version.
+    async fn passthrough(
+        &self,
+        req: Request<Incoming>,
+        host: String,
+        port: u16,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+        timeouts: PoolTimeouts,
+    ) -> Response<ProxyBody> {
+        let stats = self.shared.passthrough_http_stats(&host, port);
+        let addr = match self.resolve_target(&host, port).await {
+            Ok(addr) => addr,
+            Err((error, message)) => return refuse(Some(&stats), error, message),
+        };
+        let upgrade = upgrade.filter(|_| self.version == HttpVersion::Http1);
+        let (mut parts, body) = req.into_parts();
+        let tunnel = &self.tunnel;
+        if prepare_request(
+            &mut parts,
+            self.version,
+            || tunnel.clone(),
+            upgrade.is_some(),
+        )
+        .is_err()
+        {
+            return refuse(Some(&stats), ProxyError::BadRequest, "invalid Host header");
+        }
+        let target = Target {
+            addr,
+            version: self.version,
+            response_timeout: None,
+            stats,
+            in_flight: None,
+        };
+        forward(
+            &self.shared,
+            Request::from_parts(parts, body),
+            target,
+            self.version,
+            timeouts,
+            upgrade,
+        )
+        .await
+    }
+
+    /// Resolves a passthrough target and refuses addresses that would loop back to us.
+    async fn resolve_target(
+        &self,
+        host: &str,
+        port: u16,
+    ) -> Result<SocketAddr, (ProxyError, String)> {
+        let addr = resolve(host, port).await.map_err(|e| {
+            (
+                ProxyError::ConnectFailed,
+                format!("cannot resolve {host}: {e}"),
+            )
+        })?;
+        if self.shared.is_own_listener(addr) {
+            return Err((ProxyError::Loop, format!("{host}:{port} is this proxy")));
+        }
+        Ok(addr)
+    }
+
+    /// CONNECT: a tunnel to a Service (its bytes routed like an outbound connection) or,
+    /// with passthrough, to host:port as is.
+    async fn connect(&self, mut req: Request<Incoming>) -> Response<ProxyBody> {
+        let Some(authority) = req.uri().authority().cloned() else {
+            return ProxyError::BadRequest.response("CONNECT needs a host:port target");
+        };
+        let (service, passthrough, timeouts) = {
+            let current = self.shared.snapshot.load();
+            let Some(snapshot) = current.as_ref() else {
+                return ProxyError::NoService.response("no configuration in force");
+            };
+            let service = snapshot
+                .resolve_authority(authority.as_str(), DEFAULT_PORT)
+                .cloned();
+            let passthrough = snapshot
+                .outbound
+                .as_ref()
+                .is_some_and(|outbound| outbound.passthrough);
+            (service, passthrough, tunnel_timeouts(snapshot))
+        };
+        let on_upgrade = hyper::upgrade::on(&mut req);
+        if let Some(service) = service {
+            let shared = self.shared.clone();
+            let peer = self.peer;
+            self.shared.drain.spawn(async move {
+                match on_upgrade.await {
+                    Ok(upgraded) => {
+                        tunnel::to_service(
+                            shared,
+                            TokioIo::new(upgraded),
+                            peer,
+                            authority,
+                            service,
+                            timeouts,
+                        )
+                        .await
+                    }
+                    Err(e) => tracing::debug!(error = %e, "CONNECT: upgrade failed"),
+                }
+            });
+            return Response::new(ProxyBody::Empty);
+        }
+        if !passthrough {
+            return ProxyError::NoService
+                .response(format_args!("no service for authority {authority}"));
+        }
+        let Some((host, port)) = split_authority(authority.as_str()) else {
+            return ProxyError::BadRequest
+                .response(format_args!("invalid CONNECT target {authority}"));
+        };
+        let addr = match self.resolve_target(&host, port).await {
+            Ok(addr) => addr,
+            Err((error, message)) => return error.response(message),
+        };
+        // Connect before answering, so a dead target is a 502 rather than a dead tunnel.
+        let upstream = match tcp::connect(addr, timeouts.connect).await {
+            Ok(upstream) => upstream,
+            Err(e) => {
+                let error = if e.is_timeout() {
+                    ProxyError::ConnectTimeout
+                } else {
+                    ProxyError::ConnectFailed
+                };
+                return error.response(format_args!("cannot connect to {addr}: {e}"));
+            }
+        };
+        let stats = self.shared.passthrough_tcp_stats(addr);
+        self.shared.drain.spawn(async move {
+            let _open = stats.open();
+            match on_upgrade.await {
+                Ok(upgraded) => {
+                    if let Err(e) =
+                        tcp::splice(TokioIo::new(upgraded), upstream, stats.clone()).await
+                    {
+                        tracing::debug!(%addr, error = %e, "CONNECT tunnel ended with an error");
+                    }
+                }
+                Err(e) => tracing::debug!(error = %e, "CONNECT: upgrade failed"),
+            }
+        });
+        Response::new(ProxyBody::Empty)
+    }
+}
+
+#[derive(Clone, Copy)]
+pub(super) struct TunnelTimeouts {
+    pub(super) detect: Duration,
+    pub(super) connect: Duration,
+}
+
+fn tunnel_timeouts(snapshot: &Snapshot) -> TunnelTimeouts {
+    TunnelTimeouts {
+        detect: Duration::from_millis(snapshot.timeouts.detect_ms),
+        connect: Duration::from_millis(snapshot.timeouts.connect_ms),
+    }
+}
+
+fn pool_timeouts(snapshot: &Snapshot) -> PoolTimeouts {
+    PoolTimeouts {
+        connect: Duration::from_millis(snapshot.timeouts.connect_ms),
+        idle: Duration::from_millis(snapshot.timeouts.pool_idle_ms),
+    }
+}
+
+fn upstream_version(protocol: ServiceProtocol) -> HttpVersion {
+    match protocol {
+        ServiceProtocol::Http2 | ServiceProtocol::Grpc => HttpVersion::Http2,
+        // An HTTP request to a tcp Service still goes out as HTTP/1.
+        ServiceProtocol::Http | ServiceProtocol::Tcp => HttpVersion::Http1,
+    }
+}
+
+/// `host[:port]` (IPv6 in brackets) into a host without brackets and a port (80 if absent).
+pub(crate) fn split_authority(authority: &str) -> Option<(String, u16)> {
+    let parsed = Authority::try_from(authority).ok()?;
+    let host = parsed.host().trim_start_matches('[').trim_end_matches(']');
+    if host.is_empty() {
+        return None;
+    }
+    Some((
+        host.to_ascii_lowercase(),
+        parsed.port_u16().unwrap_or(DEFAULT_PORT),
+    ))
+}
+
+/// An IP literal as is; a name through the system resolver, IPv4 first (local servers
+/// usually listen on 0.0.0.0 or 127.0.0.1, and `localhost` often lists ::1 first).
+async fn resolve(host: &str, port: u16) -> io::Result<SocketAddr> {
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(SocketAddr::new(ip, port));
+    }
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    addrs
+        .iter()
+        .find(|addr| addr.is_ipv4())
+        .or_else(|| addrs.first())
+        .copied()
+        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no address"))
+}

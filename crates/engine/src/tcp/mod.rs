@@ -1,0 +1,247 @@
+//! Opaque TCP: upstream connects (shared with HTTP) and byte-counting bidirectional copy.
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use crate::balance::PickContext;
+use crate::listener::ListenerId;
+use crate::shared::Shared;
+use crate::snapshot::ServiceRuntime;
+use crate::stats::{Direction, TcpLabels, TcpStats};
+
+#[cfg(test)]
+mod tests;
+
+/// Copy buffer per direction; larger than tokio's 8 KiB default to cut syscalls on bulk
+/// transfers while staying small for many idle tunnels.
+const COPY_BUFFER: usize = 16 * 1024;
+
+/// Why an upstream TCP connection could not be made.
+#[derive(Debug)]
+pub(crate) enum ConnectError {
+    Timeout(Duration),
+    Io(io::Error),
+}
+
+impl ConnectError {
+    /// A copy for everyone who waited on the same failed attempt (`io::Error` is not `Clone`).
+    pub(crate) fn duplicate(&self) -> ConnectError {
+        match self {
+            ConnectError::Timeout(after) => ConnectError::Timeout(*after),
+            ConnectError::Io(e) => ConnectError::Io(io::Error::new(e.kind(), e.to_string())),
+        }
+    }
+
+    pub(crate) fn is_timeout(&self) -> bool {
+        matches!(self, ConnectError::Timeout(_))
+    }
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::Timeout(after) => {
+                write!(f, "connect timed out after {}ms", after.as_millis())
+            }
+            ConnectError::Io(e) => e.fmt(f),
+        }
+    }
+}
+
+/// Connects with a deadline and disables Nagle (proxied request/response traffic is
+/// latency-bound; the peers already batch their writes).
+pub(crate) async fn connect(
+    addr: SocketAddr,
+    timeout: Duration,
+) -> Result<TcpStream, ConnectError> {
+    let stream = match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
+        Err(_) => return Err(ConnectError::Timeout(timeout)),
+        Ok(Err(e)) => return Err(ConnectError::Io(e)),
+        Ok(Ok(stream)) => stream,
+    };
+    // Best effort: a failure only costs latency.
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
+/// Copies both ways until both sides have closed, counting client bytes as they flow.
+/// The open/close counters are the caller's (`TcpStats::open`), so a failed connect counts too.
+pub(crate) async fn splice<C>(
+    client: C,
+    mut upstream: TcpStream,
+    stats: Arc<TcpStats>,
+) -> io::Result<(u64, u64)>
+where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut client = Counted {
+        inner: client,
+        stats,
+    };
+    tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, COPY_BUFFER, COPY_BUFFER)
+        .await
+}
+
+/// Connects to `target` and splices `client` to it, keeping the TCP metrics: an open per
+/// attempt, bytes as they flow, a close at the end. On a failed connect the client is closed.
+pub(crate) async fn forward<C>(
+    client: C,
+    target: SocketAddr,
+    connect_timeout: Duration,
+    stats: Arc<TcpStats>,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let _open = stats.open();
+    let upstream = match connect(target, connect_timeout).await {
+        Ok(upstream) => upstream,
+        Err(e) => {
+            tracing::debug!(%target, error = %e, "tcp forward: connect failed");
+            return;
+        }
+    };
+    if let Err(e) = splice(client, upstream, stats).await {
+        tracing::debug!(%target, error = %e, "tcp forward ended with an error");
+    }
+}
+
+/// Serves one connection accepted on the `tcp_outbound` listener `id`.
+pub(crate) async fn serve_outbound_connection(
+    shared: Arc<Shared>,
+    id: ListenerId,
+    peer: SocketAddr,
+    stream: TcpStream,
+) {
+    let Some(snapshot) = shared.snapshot.load_full() else {
+        return;
+    };
+    let mut same_address = snapshot
+        .tcp_outbound
+        .iter()
+        .filter(|listener| listener.listen == id.configured);
+    let Some(listener) = same_address.nth(id.ordinal) else {
+        return;
+    };
+    let Some(service) = snapshot.service(&listener.service) else {
+        return;
+    };
+    let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
+    forward_to_service(&shared, service, stream, peer, connect_timeout).await;
+}
+
+/// Opaque forwarding to an endpoint of `service` picked by its balancer (ring_hash hashes
+/// the client address). The endpoint's load counts the connect; a failed connect closes
+/// the client.
+pub(crate) async fn forward_to_service<C>(
+    shared: &Shared,
+    service: &ServiceRuntime,
+    client: C,
+    peer: SocketAddr,
+    connect_timeout: Duration,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+{
+    let context = PickContext {
+        header_value: None,
+        client_ip: Some(peer.ip()),
+    };
+    let Some(endpoint) = service.balancer.pick(&context) else {
+        tracing::debug!(service = %service.key, "tcp: no endpoint available; closing the client connection");
+        return;
+    };
+    let target = endpoint.addr;
+    let stats = match service.tcp_stats(target) {
+        Some(stats) => stats.clone(),
+        None => shared.stats.tcp(TcpLabels {
+            direction: Direction::Outbound,
+            dst_service: service.key.clone(),
+            target_addr: target.to_string(),
+            tls: false,
+        }),
+    };
+    let _open = stats.open();
+    let in_flight = endpoint.load.start();
+    let upstream = match connect(target, connect_timeout).await {
+        Ok(upstream) => {
+            in_flight.finish(true);
+            upstream
+        }
+        Err(e) => {
+            in_flight.finish(false);
+            tracing::debug!(%target, service = %service.key, error = %e, "tcp: connect failed");
+            return;
+        }
+    };
+    if let Err(e) = splice(client, upstream, stats).await {
+        tracing::debug!(%target, error = %e, "tcp forward ended with an error");
+    }
+}
+
+/// Wraps the client side of a tunnel: reads are bytes read from the client, writes are
+/// bytes written to it. Counting per operation lets a long-lived connection show progress.
+struct Counted<C> {
+    inner: C,
+    stats: Arc<TcpStats>,
+}
+
+impl<C: AsyncRead + Unpin> AsyncRead for Counted<C> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.stats.add_read(read as u64);
+        }
+        polled
+    }
+}
+
+impl<C: AsyncWrite + Unpin> AsyncWrite for Counted<C> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.stats.add_write(written as u64);
+        }
+        polled
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(written)) = polled {
+            self.stats.add_write(written as u64);
+        }
+        polled
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,7 @@
+//! Data-path integration tests: a real engine between real clients and servers on loopback.
+
+mod inbound;
+mod lifecycle;
+mod outbound;
+mod support;
+mod tcp;

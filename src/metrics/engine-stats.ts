@@ -1,0 +1,119 @@
+// Prometheus text exposition (format 0.0.4) of one engine stats snapshot, with the metric
+// names and labels of Linkerd's proxy so its dashboards and queries work unchanged.
+// Written directly rather than through prom-client metric objects: the engine already
+// aggregates, so a scrape is one walk over the snapshot with no intermediate state.
+
+import type { BindingHttpStats, BindingResponseStats, BindingStats, BindingTcpStats } from '../../native/index.js'
+
+const HTTP_LABELS = ['direction', 'authority', 'dst_service', 'route', 'tls'] as const
+const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as const
+const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
+
+/** Escapes a label value as the text format requires: backslash, double quote, newline. */
+export function escapeLabelValue(value: string): string {
+  return value.replace(/[\\"\n]/g, (c) => (c === '\\' ? '\\\\' : c === '"' ? '\\"' : '\\n'))
+}
+
+/** Formats a sample value; the text format spells infinities `+Inf`/`-Inf` and NaN `NaN`. */
+export function formatSampleValue(value: number): string {
+  if (Number.isNaN(value)) return 'NaN'
+  if (value === Infinity) return '+Inf'
+  if (value === -Infinity) return '-Inf'
+  return String(value)
+}
+
+/** Formats a bucket bound the way Linkerd does: `1`, `2`, ..., `50000`, `+Inf`. */
+export function formatBucketBound(bound: number): string {
+  return bound === Infinity ? '+Inf' : String(bound)
+}
+
+function labelSet(names: readonly string[], values: readonly string[]): string {
+  let out = ''
+  for (let i = 0; i < names.length; i++) {
+    out += `${i === 0 ? '' : ','}${names[i]}="${escapeLabelValue(values[i] ?? '')}"`
+  }
+  return out
+}
+
+function httpLabelValues(h: BindingHttpStats): string[] {
+  return [h.direction, h.authority, h.dstService, h.route, String(h.tls)]
+}
+
+function responseLabelValues(h: BindingHttpStats, r: BindingResponseStats): string[] {
+  return [...httpLabelValues(h), String(r.statusCode), r.classification]
+}
+
+function tcpLabelValues(t: BindingTcpStats): string[] {
+  return [t.direction, t.dstService, t.targetAddr, String(t.tls)]
+}
+
+class Family {
+  private readonly lines: string[]
+
+  constructor(name: string, type: 'counter' | 'gauge' | 'histogram', help: string) {
+    this.lines = [`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`]
+  }
+
+  sample(name: string, labels: string, value: number): void {
+    this.lines.push(`${name}{${labels}} ${formatSampleValue(value)}`)
+  }
+
+  text(): string {
+    return this.lines.join('\n') + '\n'
+  }
+}
+
+/**
+ * Renders an engine stats snapshot. Every family gets its HELP and TYPE lines even when it
+ * has no series yet, so a scraper sees the full set of names from the first scrape.
+ */
+export function renderEngineStats(stats: BindingStats): string {
+  const requests = new Family('request_total', 'counter', 'Total count of HTTP requests.')
+  const responses = new Family('response_total', 'counter', 'Total count of HTTP responses.')
+  const latency = new Family(
+    'response_latency_ms',
+    'histogram',
+    'Elapsed times between a request\'s headers being received and its response stream completing.',
+  )
+  const tcpOpen = new Family('tcp_open_total', 'counter', 'Total count of opened connections.')
+  const tcpOpenNow = new Family('tcp_open_connections', 'gauge', 'Number of currently-open connections.')
+  const tcpClose = new Family('tcp_close_total', 'counter', 'Total count of closed connections.')
+  const tcpRead = new Family('tcp_read_bytes_total', 'counter', 'Total count of bytes read from peers.')
+  const tcpWrite = new Family('tcp_write_bytes_total', 'counter', 'Total count of bytes written to peers.')
+
+  const bounds = stats.latencyBucketsMs.map(formatBucketBound)
+
+  for (const h of stats.http) {
+    requests.sample('request_total', labelSet(HTTP_LABELS, httpLabelValues(h)), h.requests)
+    for (const r of h.responses) {
+      const labels = labelSet(RESPONSE_LABELS, responseLabelValues(h, r))
+      responses.sample('response_total', labels, r.count)
+
+      // The engine keeps non-cumulative buckets (one per bound, then +Inf); Prometheus
+      // wants each `le` bucket to count everything at or below it.
+      let cumulative = 0
+      for (let i = 0; i < bounds.length; i++) {
+        cumulative += r.latencyBuckets[i] ?? 0
+        latency.sample('response_latency_ms_bucket', `${labels},le="${bounds[i]}"`, cumulative)
+      }
+      // Anything past the last finite bound (normally exactly one +Inf bucket).
+      for (let i = bounds.length; i < r.latencyBuckets.length; i++) cumulative += r.latencyBuckets[i] ?? 0
+      latency.sample('response_latency_ms_bucket', `${labels},le="+Inf"`, cumulative)
+      latency.sample('response_latency_ms_sum', labels, r.latencySumMs)
+      latency.sample('response_latency_ms_count', labels, cumulative)
+    }
+  }
+
+  for (const t of stats.tcp) {
+    const labels = labelSet(TCP_LABELS, tcpLabelValues(t))
+    tcpOpen.sample('tcp_open_total', labels, t.openTotal)
+    tcpOpenNow.sample('tcp_open_connections', labels, t.openConnections)
+    tcpClose.sample('tcp_close_total', labels, t.closeTotal)
+    tcpRead.sample('tcp_read_bytes_total', labels, t.readBytes)
+    tcpWrite.sample('tcp_write_bytes_total', labels, t.writeBytes)
+  }
+
+  return [requests, responses, latency, tcpOpen, tcpOpenNow, tcpClose, tcpRead, tcpWrite]
+    .map((f) => f.text())
+    .join('')
+}

@@ -1,0 +1,12 @@
+export { MeshProxy, DEFAULT_DRAIN_TIMEOUT_MS } from './mesh-proxy.js'
+export type {
+  ApplyOptions,
+  ApplyTrigger,
+  CloseOptions,
+  ConfigInForce,
+  ListenerDetail,
+  MeshProxyEvent,
+  MeshProxyOptions,
+  ProxyListeners,
+  ReloadResult,
+} from './mesh-proxy.js'
