@@ -10,7 +10,7 @@ use parking_lot::Mutex;
 use crate::balance::LoadRegistry;
 use crate::drain::Drain;
 use crate::http::client::Pools;
-use crate::snapshot::Snapshot;
+use crate::snapshot::{ServiceRuntime, Snapshot};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
 
 /// Passthrough stats handles cached per authority; past this many distinct authorities the
@@ -72,7 +72,25 @@ impl Shared {
         stats
     }
 
-    /// TCP stats of a passthrough CONNECT tunnel to `target`.
+    /// TCP stats of connections to `endpoint` of `service`: the snapshot's handle, or the
+    /// registry's for an endpoint the snapshot has none for.
+    pub(crate) fn endpoint_tcp_stats(
+        &self,
+        service: &ServiceRuntime,
+        endpoint: SocketAddr,
+    ) -> Arc<TcpStats> {
+        match service.tcp_stats(endpoint) {
+            Some(stats) => stats.clone(),
+            None => self.stats.tcp(TcpLabels {
+                direction: Direction::Outbound,
+                dst_service: service.key.clone(),
+                target_addr: endpoint.to_string(),
+                tls: false,
+            }),
+        }
+    }
+
+    /// TCP stats of passthrough connections (CONNECT tunnels, HTTP) to `target`.
     pub(crate) fn passthrough_tcp_stats(&self, target: SocketAddr) -> Arc<TcpStats> {
         self.stats.tcp(TcpLabels {
             direction: Direction::Outbound,

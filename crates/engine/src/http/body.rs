@@ -3,7 +3,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{ready, Context, Poll};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -121,7 +121,22 @@ impl Body for ProxyBody {
             ProxyBody::Empty => Poll::Ready(None),
             ProxyBody::Full(data) => Poll::Ready(data.take().map(|bytes| Ok(Frame::data(bytes)))),
             ProxyBody::Upstream(body) => {
-                let polled = ready!(Pin::new(&mut body.inner).poll_frame(cx));
+                let polled = match &mut body.lease {
+                    // An HTTP/1 body comes out of the connection this task drives: only the
+                    // driver feeds it, and the driver registers the waker with the socket.
+                    Some(lease) => {
+                        let mut nobody = Context::from_waker(Waker::noop());
+                        match Pin::new(&mut body.inner).poll_frame(&mut nobody) {
+                            Poll::Ready(polled) => polled,
+                            Poll::Pending => {
+                                // Ready means the connection ended, which also ends the body.
+                                let _ = lease.poll_drive(cx);
+                                ready!(Pin::new(&mut body.inner).poll_frame(&mut nobody))
+                            }
+                        }
+                    }
+                    None => ready!(Pin::new(&mut body.inner).poll_frame(cx)),
+                };
                 match &polled {
                     Some(Ok(frame)) => {
                         if let Some(trailers) = frame.trailers_ref() {

@@ -5,27 +5,34 @@
 //! - the `Client` pool is keyed by the request URI's authority, but an HTTP/2 upstream must
 //!   see the authority the client addressed (`:authority: orders`) while the connection
 //!   goes to the endpoint the balancer picked; here the key is the endpoint address;
-//! - HTTP/1 connections return to the pool when the response body ends (observed by our
-//!   response body wrapper), with no extra task per request, and are reused LIFO so
-//!   surplus connections age out after the idle timeout;
+//! - HTTP/1 connections have no task of their own: the task using one drives it (see
+//!   [`H1Conn`]); they return to the pool when the response body ends (observed by our
+//!   response body wrapper) and are reused LIFO so surplus connections age out after the
+//!   idle timeout;
 //! - each endpoint pool is reached through a lock-free map read (arc-swap); the per-endpoint
 //!   idle list takes a short uncontended lock (one push or pop).
 
 use std::collections::HashMap;
+use std::future::{poll_fn, Future};
 use std::net::SocketAddr;
+use std::pin::{pin, Pin};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::task::{ready, Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use arc_swap::{ArcSwap, ArcSwapOption};
 use http::{Request, Response};
 use hyper::body::Incoming;
-use hyper::client::conn::{http1, http2};
+use hyper::client::conn::{http1, http2, TrySendError};
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use parking_lot::Mutex;
+use tokio::net::TcpStream;
 
+use super::forward::PoolTimeouts;
 use super::HttpVersion;
-use crate::tcp::{self, ConnectError};
+use crate::stats::TcpStats;
+use crate::tcp::{self, ConnectError, Metered, Peer};
 
 /// Idle HTTP/1 connections kept per endpoint; more are closed when they come back.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
@@ -42,15 +49,32 @@ pub(crate) enum UpstreamError {
     Exchange(hyper::Error),
 }
 
+/// Where a new upstream connection counts, asked only when one is opened.
+pub(crate) type ConnectStats<'a> = dyn Fn() -> Option<Arc<TcpStats>> + Sync + 'a;
+
+/// The socket under every pooled connection, counting into the TCP metrics of the backend
+/// endpoint it was opened for (when the request had some).
+type UpstreamIo = TokioIo<Metered<TcpStream>>;
+
 /// An HTTP/1 connection lent to one exchange; handed back when the response body ended.
 pub(crate) struct H1Lease {
     pool: Arc<H1Pool>,
-    sender: http1::SendRequest<Incoming>,
+    conn: H1Conn,
 }
 
 impl H1Lease {
     pub(crate) fn release(self) {
-        self.pool.checkin(self.sender);
+        self.pool.checkin(self.conn);
+    }
+
+    /// Advances the connection's I/O (see [`H1Conn`]); Ready once it has ended.
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.conn.poll_drive(cx)
+    }
+
+    /// The connection, never to return to the pool (an upgrade takes it over).
+    pub(crate) fn into_conn(self) -> H1Conn {
+        self.conn
     }
 }
 
@@ -69,32 +93,34 @@ impl Pools {
 
     /// Sends `req` to `addr` over a pooled (or new) connection. `req` must already be in the
     /// shape the upstream version wants (see `headers::prepare_request`). For HTTP/1 the
-    /// lease must be released once the response body has ended (or dropped otherwise).
+    /// lease must be released once the response body has ended (or dropped otherwise), and
+    /// whoever reads the response body drives the connection (see [`H1Conn`]). A connection
+    /// opened for this request counts on `tcp_stats`.
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
         version: HttpVersion,
         req: Request<Incoming>,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
+        timeouts: PoolTimeouts,
+        tcp_stats: &ConnectStats<'_>,
     ) -> Result<(Response<Incoming>, Option<H1Lease>), UpstreamError> {
         match version {
             HttpVersion::Http1 => {
                 let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr));
-                let (response, sender) = pool.send(req, connect_timeout, idle_timeout).await?;
-                Ok((response, Some(H1Lease { pool, sender })))
+                let (response, conn) = pool.send(req, timeouts, tcp_stats).await?;
+                Ok((response, Some(H1Lease { pool, conn })))
             }
             HttpVersion::Http2 => {
                 let pool = self.h2.get_or_insert(addr, || H2Pool::new(addr));
-                let response = pool.send(req, connect_timeout).await?;
+                let response = pool.send(req, timeouts.connect, tcp_stats).await?;
                 Ok((response, None))
             }
         }
     }
 
-    /// Closes HTTP/1 connections idle longer than `idle_timeout` and HTTP/2 connections
-    /// unused that long, and forgets pools nobody uses, so endpoints that left the config
-    /// (or passthrough targets) do not keep sockets open.
+    /// Closes HTTP/1 connections idle longer than `idle_timeout` (or closed by their peer)
+    /// and HTTP/2 connections unused that long, and forgets pools nobody uses, so endpoints
+    /// that left the config (or passthrough targets) do not keep sockets open.
     pub(crate) fn reap(&self, idle_timeout: Duration) {
         self.h1.retain(|pool| pool.reap(idle_timeout));
         self.h2.retain(|pool| pool.reap(idle_timeout));
@@ -151,7 +177,81 @@ fn now_millis() -> u64 {
     BASE.get_or_init(Instant::now).elapsed().as_millis() as u64
 }
 
-// ===== HTTP/1: a LIFO stack of idle keep-alive connections per endpoint =====
+// ===== HTTP/1: connections driven by their user, pooled LIFO per endpoint =====
+
+/// hyper's connection state machine (with upgrade support), type-erased: its type cannot be
+/// named. Boxed once per connection.
+type H1Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
+
+/// An HTTP/1 upstream connection without a task of its own: whoever holds it drives its I/O
+/// (the downstream connection's task while a request uses it, the tunnel after an upgrade),
+/// so a proxied request costs no wakeup of another task. Only the driver feeds the response
+/// future and the response body, so those are polled without a waker while the driver
+/// registers the task's waker with the socket.
+pub(crate) struct H1Conn {
+    sender: http1::SendRequest<Incoming>,
+    /// `None` once the connection has ended.
+    driver: Option<H1Driver>,
+    addr: SocketAddr,
+}
+
+impl H1Conn {
+    /// Advances the connection's I/O. Ready once it has ended; the driver is dropped then,
+    /// which fails whatever exchange was still waiting on it.
+    pub(crate) fn poll_drive(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let Some(driver) = self.driver.as_mut() else {
+            return Poll::Ready(());
+        };
+        let result = ready!(driver.as_mut().poll(cx));
+        if let Err(e) = result {
+            tracing::debug!(addr = %self.addr, error = %e, "upstream http/1 connection ended with an error");
+        }
+        self.driver = None;
+        Poll::Ready(())
+    }
+
+    /// Drives the connection once, with nobody to wake: it notices a close that happened
+    /// while it sat idle, and its request queue forgets the waker of whichever task used it
+    /// last (the next send would wake that task for nothing). True if it is still open.
+    fn poll_idle(&mut self) -> bool {
+        let mut nobody = Context::from_waker(Waker::noop());
+        self.poll_drive(&mut nobody).is_pending() && !self.sender.is_closed()
+    }
+
+    fn is_open(&self) -> bool {
+        self.driver.is_some() && !self.sender.is_closed()
+    }
+
+    /// Sends `req` and drives the connection until the response head is in. An `Err` with
+    /// the message still in it means not a byte was written: the request can go elsewhere.
+    async fn exchange(
+        &mut self,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<Incoming>>> {
+        let mut response = pin!(self.sender.try_send_request(req));
+        poll_fn(|cx| {
+            let ended = self.poll_drive(cx).is_ready();
+            let mut nobody = Context::from_waker(Waker::noop());
+            match response.as_mut().poll(&mut nobody) {
+                // The driver is gone, and with it the pending callback: settled now.
+                Poll::Pending if ended => response.as_mut().poll(cx),
+                polled => polled,
+            }
+        })
+        .await
+    }
+
+    /// Drives the connection until it can take another request; false if it ended first.
+    async fn ready(&mut self) -> bool {
+        poll_fn(|cx| {
+            if self.poll_drive(cx).is_ready() {
+                return Poll::Ready(false);
+            }
+            self.sender.poll_ready(cx).map(|ready| ready.is_ok())
+        })
+        .await
+    }
+}
 
 struct H1Pool {
     addr: SocketAddr,
@@ -159,7 +259,7 @@ struct H1Pool {
 }
 
 struct IdleH1 {
-    sender: http1::SendRequest<Incoming>,
+    conn: H1Conn,
     since: Instant,
 }
 
@@ -171,56 +271,64 @@ impl H1Pool {
         }
     }
 
-    fn checkout(&self, idle_timeout: Duration) -> Option<http1::SendRequest<Incoming>> {
+    fn checkout(&self, idle_timeout: Duration) -> Option<H1Conn> {
         let mut idle = self.idle.lock();
-        while let Some(conn) = idle.pop() {
-            if !conn.sender.is_closed() && conn.since.elapsed() < idle_timeout {
-                return Some(conn.sender);
+        while let Some(entry) = idle.pop() {
+            if entry.conn.is_open() && entry.since.elapsed() < idle_timeout {
+                return Some(entry.conn);
             }
         }
         None
     }
 
-    fn checkin(&self, sender: http1::SendRequest<Incoming>) {
-        if sender.is_closed() {
+    fn checkin(&self, conn: H1Conn) {
+        if !conn.is_open() {
             return;
         }
         let mut idle = self.idle.lock();
         if idle.len() < MAX_IDLE_PER_ENDPOINT {
             idle.push(IdleH1 {
-                sender,
+                conn,
                 since: Instant::now(),
             });
         }
     }
 
-    /// Drops expired connections; true while some remain.
+    /// Drops expired connections and those their peer closed; true while some remain.
     fn reap(&self, idle_timeout: Duration) -> bool {
         let mut idle = self.idle.lock();
-        idle.retain(|conn| !conn.sender.is_closed() && conn.since.elapsed() < idle_timeout);
+        idle.retain_mut(|entry| entry.since.elapsed() < idle_timeout && entry.conn.poll_idle());
         !idle.is_empty()
+    }
+
+    /// Hands a connection whose previous exchange is not over (the response ended but the
+    /// request body is still uploading) to a task that returns it to the pool when done,
+    /// rather than queueing a request behind it.
+    fn finish_in_background(self: &Arc<Self>, mut conn: H1Conn) {
+        let pool = Arc::clone(self);
+        tokio::spawn(async move {
+            if conn.ready().await {
+                pool.checkin(conn);
+            }
+        });
     }
 
     async fn send(
         self: &Arc<Self>,
         mut req: Request<Incoming>,
-        connect_timeout: Duration,
-        idle_timeout: Duration,
-    ) -> Result<(Response<Incoming>, http1::SendRequest<Incoming>), UpstreamError> {
-        while let Some(mut sender) = self.checkout(idle_timeout) {
-            if !sender.is_ready() {
-                // Its response ended but the previous exchange is not over (the request body
-                // is still uploading): don't queue behind it; it rejoins the pool when done.
-                let pool = Arc::clone(self);
-                tokio::spawn(async move {
-                    if sender.ready().await.is_ok() {
-                        pool.checkin(sender);
-                    }
-                });
+        timeouts: PoolTimeouts,
+        tcp_stats: &ConnectStats<'_>,
+    ) -> Result<(Response<Incoming>, H1Conn), UpstreamError> {
+        while let Some(mut conn) = self.checkout(timeouts.idle) {
+            if !conn.poll_idle() {
                 continue;
             }
-            match sender.try_send_request(req).await {
-                Ok(response) => return Ok((response, sender)),
+            if !conn.sender.is_ready() {
+                self.finish_in_background(conn);
+                continue;
+            }
+            match conn.exchange(req).await {
+                Ok(response) => return Ok((response, conn)),
                 Err(mut e) => match e.take_message() {
                     // Closed before a byte of the request was written: try the next one.
                     Some(unsent) => req = unsent,
@@ -229,32 +337,43 @@ impl H1Pool {
             }
         }
         // Boxed: a connect is rare next to reuse and its future would bloat every request's.
-        let mut sender = Box::pin(connect_h1(self.addr, connect_timeout)).await?;
-        match sender.try_send_request(req).await {
-            Ok(response) => Ok((response, sender)),
+        let mut conn = Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats)).await?;
+        match conn.exchange(req).await {
+            Ok(response) => Ok((response, conn)),
             Err(e) => Err(UpstreamError::Exchange(e.into_error())),
         }
     }
 }
 
-async fn connect_h1(
+/// A TCP connection to `addr`, counted on `tcp_stats` from now until it closes.
+async fn connect_metered(
     addr: SocketAddr,
     timeout: Duration,
-) -> Result<http1::SendRequest<Incoming>, UpstreamError> {
+    tcp_stats: &ConnectStats<'_>,
+) -> Result<UpstreamIo, UpstreamError> {
+    let open = tcp_stats().map(|stats| stats.open());
     let stream = tcp::connect(addr, timeout)
         .await
         .map_err(UpstreamError::Connect)?;
+    Ok(TokioIo::new(Metered::new(stream, open, Peer::Upstream)))
+}
+
+async fn connect_h1(
+    addr: SocketAddr,
+    timeout: Duration,
+    tcp_stats: &ConnectStats<'_>,
+) -> Result<H1Conn, UpstreamError> {
+    let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http1::Builder::new()
-        .handshake(TokioIo::new(stream))
+        .handshake(io)
         .await
         .map_err(UpstreamError::Exchange)?;
-    tokio::spawn(async move {
+    Ok(H1Conn {
+        sender,
         // Upgrades: a 101 (WebSocket) or a 2xx to CONNECT hands the socket to the tunnel.
-        if let Err(e) = connection.with_upgrades().await {
-            tracing::debug!(%addr, error = %e, "upstream http/1 connection ended with an error");
-        }
-    });
-    Ok(sender)
+        driver: Some(Box::pin(connection.with_upgrades())),
+        addr,
+    })
 }
 
 // ===== HTTP/2: one multiplexed connection per endpoint, re-established when it dies =====
@@ -293,11 +412,12 @@ impl H2Pool {
     async fn sender(
         &self,
         connect_timeout: Duration,
+        tcp_stats: &ConnectStats<'_>,
     ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
         match self.live() {
             Some(sender) => Ok(sender),
             // Boxed: rare, and its future would bloat every request's.
-            None => Box::pin(self.connect(connect_timeout)).await,
+            None => Box::pin(self.connect(connect_timeout, tcp_stats)).await,
         }
     }
 
@@ -305,6 +425,7 @@ impl H2Pool {
     async fn connect(
         &self,
         connect_timeout: Duration,
+        tcp_stats: &ConnectStats<'_>,
     ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
         let seen_attempts = self.attempts.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
@@ -317,7 +438,7 @@ impl H2Pool {
             }
         }
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        match connect_h2(self.addr, connect_timeout).await {
+        match connect_h2(self.addr, connect_timeout, tcp_stats).await {
             Ok(sender) => {
                 *self.last_failure.lock() = None;
                 self.current.store(Some(Arc::new(sender.clone())));
@@ -336,13 +457,14 @@ impl H2Pool {
         &self,
         req: Request<Incoming>,
         connect_timeout: Duration,
+        tcp_stats: &ConnectStats<'_>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         self.last_used_ms.store(now_millis(), Ordering::Relaxed);
         let mut req = req;
         // A second try only when the first connection turned out closed before the
         // request was handed to it (the request comes back unsent).
         for retry in [true, false] {
-            let mut sender = self.sender(connect_timeout).await?;
+            let mut sender = self.sender(connect_timeout, tcp_stats).await?;
             match sender.try_send_request(req).await {
                 Ok(response) => return Ok(response),
                 Err(mut e) => {
@@ -384,15 +506,14 @@ impl H2Pool {
 async fn connect_h2(
     addr: SocketAddr,
     timeout: Duration,
+    tcp_stats: &ConnectStats<'_>,
 ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
-    let stream = tcp::connect(addr, timeout)
-        .await
-        .map_err(UpstreamError::Connect)?;
+    let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEPALIVE_INTERVAL)
         .keep_alive_timeout(H2_KEEPALIVE_TIMEOUT)
-        .handshake(TokioIo::new(stream))
+        .handshake(io)
         .await
         .map_err(UpstreamError::Exchange)?;
     tokio::spawn(async move {

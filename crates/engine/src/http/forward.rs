@@ -1,6 +1,7 @@
 //! One request to one upstream: dispatch over the pools, timeouts, error statuses, load and
 //! stats bookkeeping, and relaying HTTP/1 upgrades (WebSocket, CONNECT).
 
+use std::future::poll_fn;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,13 +12,14 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
-use super::client::UpstreamError;
+use super::client::{H1Lease, UpstreamError};
 use super::error::ProxyError;
 use super::headers::prepare_response;
 use super::HttpVersion;
 use crate::balance::InFlight;
 use crate::shared::Shared;
-use crate::stats::HttpStats;
+use crate::snapshot::ServiceRuntime;
+use crate::stats::{HttpStats, TcpStats};
 
 /// Where and how one request goes, decided from the snapshot before any await.
 pub(crate) struct Target {
@@ -28,6 +30,29 @@ pub(crate) struct Target {
     pub(crate) stats: Arc<HttpStats>,
     /// Balancer load of the picked endpoint (none for inbound and passthrough).
     pub(crate) in_flight: Option<InFlight>,
+    /// Where a connection opened for this request counts.
+    pub(crate) conn_stats: ConnStats,
+}
+
+/// Whose TCP metrics count an upstream connection opened for a request; looked up only
+/// when one is opened (most requests reuse one).
+pub(crate) enum ConnStats {
+    /// Inbound: the accepted connection counts instead.
+    Uncounted,
+    /// The picked endpoint of this backend service.
+    Endpoint(Arc<ServiceRuntime>),
+    /// A passthrough target.
+    Passthrough,
+}
+
+impl ConnStats {
+    fn resolve(&self, shared: &Shared, addr: SocketAddr) -> Option<Arc<TcpStats>> {
+        match self {
+            ConnStats::Uncounted => None,
+            ConnStats::Endpoint(service) => Some(shared.endpoint_tcp_stats(service, addr)),
+            ConnStats::Passthrough => Some(shared.passthrough_tcp_stats(addr)),
+        }
+    }
 }
 
 /// Pool timeouts from the snapshot in force when the request started.
@@ -59,13 +84,13 @@ pub(crate) async fn forward(
         response_timeout,
         stats,
         in_flight,
+        conn_stats,
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
     let started = Instant::now();
-    let sent = shared
-        .pools
-        .send(addr, version, req, timeouts.connect, timeouts.idle);
+    let tcp_stats = || conn_stats.resolve(shared, addr);
+    let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
     let result = match response_timeout {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
             Ok(result) => result.map_err(Failure::Upstream),
@@ -105,12 +130,19 @@ pub(crate) async fn forward(
         in_flight.finish(!status.is_server_error());
     }
     let failure = status.is_server_error() || grpc_failed(response.headers());
-    let upgraded = match upgrade {
+    let (upgraded, lease) = match upgrade {
         Some(downstream_half)
             if status == StatusCode::SWITCHING_PROTOCOLS || (is_connect && status.is_success()) =>
         {
             let upstream_half = hyper::upgrade::on(&mut response);
+            // An upgraded connection belongs to the tunnel now, never to the pool.
+            let mut upstream_conn = lease.map(H1Lease::into_conn);
             shared.drain.spawn(async move {
+                // The connection hands its socket over once its driver has seen the 101
+                // (or 2xx to CONNECT) through.
+                if let Some(conn) = &mut upstream_conn {
+                    poll_fn(|cx| conn.poll_drive(cx)).await;
+                }
                 match tokio::try_join!(downstream_half, upstream_half) {
                     Ok((down, up)) => {
                         let _ = tokio::io::copy_bidirectional(
@@ -122,14 +154,12 @@ pub(crate) async fn forward(
                     Err(e) => tracing::debug!(error = %e, "upgrade failed"),
                 }
             });
-            true
+            (true, None)
         }
-        _ => false,
+        _ => (false, lease),
     };
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts, downstream, upgraded);
-    // An upgraded connection belongs to the tunnel now, never to the pool.
-    let lease = if upgraded { None } else { lease };
     let outcome = Outcome::new(stats, status.as_u16(), failure, latency);
     Response::from_parts(
         parts,

@@ -48,39 +48,105 @@ fn connection_has(headers: &HeaderMap, token: &str) -> bool {
         .any(|t| t.trim().eq_ignore_ascii_case(token))
 }
 
+/// Bits of [`hop_by_hop_bit`]: which per-hop headers a message carries.
+const HOP_CONNECTION: u8 = 1;
+const HOP_KEEP_ALIVE: u8 = 1 << 1;
+const HOP_PROXY_CONNECTION: u8 = 1 << 2;
+const HOP_TRANSFER_ENCODING: u8 = 1 << 3;
+const HOP_PROXY_AUTHORIZATION: u8 = 1 << 4;
+const HOP_PROXY_AUTHENTICATE: u8 = 1 << 5;
+const HOP_UPGRADE: u8 = 1 << 6;
+const HOP_TE: u8 = 1 << 7;
+
+fn hop_by_hop_bit(name: &HeaderName) -> u8 {
+    if name == CONNECTION {
+        HOP_CONNECTION
+    } else if name == KEEP_ALIVE {
+        HOP_KEEP_ALIVE
+    } else if name == PROXY_CONNECTION {
+        HOP_PROXY_CONNECTION
+    } else if name == TRANSFER_ENCODING {
+        HOP_TRANSFER_ENCODING
+    } else if name == PROXY_AUTHORIZATION {
+        HOP_PROXY_AUTHORIZATION
+    } else if name == PROXY_AUTHENTICATE {
+        HOP_PROXY_AUTHENTICATE
+    } else if name == UPGRADE {
+        HOP_UPGRADE
+    } else if name == TE {
+        HOP_TE
+    } else {
+        0
+    }
+}
+
+/// Connection tokens that name no other header to remove (`keep-alive` is removed anyway).
+fn names_no_extra_header(token: &str) -> bool {
+    token.is_empty()
+        || token.eq_ignore_ascii_case("keep-alive")
+        || token.eq_ignore_ascii_case("close")
+        || token.eq_ignore_ascii_case("upgrade")
+        || token.eq_ignore_ascii_case("te")
+}
+
 /// Removes headers that describe one connection only. With `keep_upgrade`, `Upgrade` and
 /// `Connection: upgrade` survive so an upgrade can be relayed.
+///
+/// Runs on every request and response: one scan finds which per-hop headers are present,
+/// and only those are looked up again (most messages have none, or `Connection: keep-alive`).
 pub(crate) fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    if headers.contains_key(CONNECTION) {
-        // Connection lists more per-hop headers by name. Values are cheap (refcounted) clones.
-        let listed: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
-        headers.remove(CONNECTION);
-        for value in &listed {
-            let Ok(value) = value.to_str() else { continue };
-            for name in value.split(',').map(str::trim) {
-                let protected = name.eq_ignore_ascii_case("te")
-                    || (keep_upgrade && name.eq_ignore_ascii_case("upgrade"));
-                if !name.is_empty() && !protected {
-                    headers.remove(name);
+    let present = headers
+        .keys()
+        .fold(0, |bits, name| bits | hop_by_hop_bit(name));
+    if present & HOP_CONNECTION != 0 {
+        // Connection lists more per-hop headers by name; usually it lists none.
+        let names_others = headers
+            .get_all(CONNECTION)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(|value| value.split(','))
+            .any(|token| !names_no_extra_header(token.trim()));
+        if names_others {
+            // Values are cheap (refcounted) clones.
+            let listed: Vec<HeaderValue> = headers.get_all(CONNECTION).iter().cloned().collect();
+            for value in &listed {
+                let Ok(value) = value.to_str() else { continue };
+                for name in value.split(',').map(str::trim) {
+                    if !names_no_extra_header(name) {
+                        headers.remove(name);
+                    }
                 }
             }
         }
+        headers.remove(CONNECTION);
     }
-    headers.remove(&KEEP_ALIVE);
-    headers.remove(&PROXY_CONNECTION);
-    headers.remove(TRANSFER_ENCODING);
-    headers.remove(PROXY_AUTHORIZATION);
-    headers.remove(PROXY_AUTHENTICATE);
+    if present & HOP_KEEP_ALIVE != 0 {
+        headers.remove(&KEEP_ALIVE);
+    }
+    if present & HOP_PROXY_CONNECTION != 0 {
+        headers.remove(&PROXY_CONNECTION);
+    }
+    if present & HOP_TRANSFER_ENCODING != 0 {
+        headers.remove(TRANSFER_ENCODING);
+    }
+    if present & HOP_PROXY_AUTHORIZATION != 0 {
+        headers.remove(PROXY_AUTHORIZATION);
+    }
+    if present & HOP_PROXY_AUTHENTICATE != 0 {
+        headers.remove(PROXY_AUTHENTICATE);
+    }
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
+    } else if present & HOP_UPGRADE != 0 {
         headers.remove(UPGRADE);
     }
     // TE is per hop too, but `TE: trailers` announces trailer support end to end (gRPC needs it).
-    if let Some(te) = headers.get(TE) {
-        let trailers = te.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+    if present & HOP_TE != 0 {
+        let trailers = headers.get_all(TE).iter().any(|te| {
+            te.to_str().is_ok_and(|v| {
+                v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("trailers"))
+            })
         });
         if trailers {
             headers.insert(TE, HeaderValue::from_static("trailers"));

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{forward, refuse, PoolTimeouts, Target};
+use super::forward::{forward, refuse, ConnStats, PoolTimeouts, Target};
 use super::headers::{prepare_request, upgrade_requested};
 use super::{serve, Handler, HttpVersion};
 use crate::config::Protocol;
@@ -19,7 +19,7 @@ use crate::detect::{self, Detected, Rewind};
 use crate::listener::ListenerId;
 use crate::shared::Shared;
 use crate::snapshot::{InboundPlan, Snapshot};
-use crate::tcp;
+use crate::tcp::{self, Metered, Peer};
 
 /// The plan of the inbound listener `id` in `snapshot`.
 fn plan_of(snapshot: &Snapshot, id: ListenerId) -> Option<&InboundPlan> {
@@ -30,8 +30,11 @@ fn plan_of(snapshot: &Snapshot, id: ListenerId) -> Option<&InboundPlan> {
         .nth(id.ordinal)
 }
 
+/// An accepted inbound connection, counted on its listener's TCP stats whatever its protocol.
+type InboundStream = Metered<TcpStream>;
+
 /// Serves one connection accepted on the inbound listener `id`.
-pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut stream: TcpStream) {
+pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream: TcpStream) {
     let listen = id.configured;
     let Some(snapshot) = shared.snapshot.load_full() else {
         return;
@@ -39,13 +42,12 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
     let Some(plan) = plan_of(&snapshot, id) else {
         return;
     };
+    // Counted from the first byte, detection included, until the connection closes.
+    let mut stream = Metered::new(stream, Some(plan.tcp_stats.open()), Peer::Client);
     let forward_to = plan.listener.forward_to;
     let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
     let version = match plan.listener.protocol {
-        Protocol::Tcp => {
-            let stats = plan.tcp_stats.clone();
-            return tcp::forward(stream, forward_to, connect_timeout, stats).await;
-        }
+        Protocol::Tcp => return tcp::forward(stream, forward_to, connect_timeout).await,
         Protocol::Http1 => HttpVersion::Http1,
         Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
         Protocol::Auto => {
@@ -57,48 +59,26 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
                     return;
                 }
             };
-            match detected {
-                Detected::Http1 => {
-                    return serve_http(
-                        shared,
-                        snapshot,
-                        id,
-                        Rewind::new(prefix, stream),
-                        HttpVersion::Http1,
-                    )
-                    .await
-                }
-                Detected::Http2 => {
-                    return serve_http(
-                        shared,
-                        snapshot,
-                        id,
-                        Rewind::new(prefix, stream),
-                        HttpVersion::Http2,
-                    )
-                    .await
-                }
+            let version = match detected {
+                Detected::Http1 => HttpVersion::Http1,
+                Detected::Http2 => HttpVersion::Http2,
                 Detected::Opaque => {
-                    let stats = plan.tcp_stats.clone();
-                    return tcp::forward(
-                        Rewind::new(prefix, stream),
-                        forward_to,
-                        connect_timeout,
-                        stats,
-                    )
-                    .await;
+                    let stream = Rewind::new(prefix, stream);
+                    return tcp::forward(stream, forward_to, connect_timeout).await;
                 }
-            }
+            };
+            let io = Rewind::new(prefix, stream);
+            return serve_http(shared, snapshot, id, io, version).await;
         }
     };
-    serve_http(shared, snapshot.clone(), id, Rewind::plain(stream), version).await;
+    serve_http(shared, snapshot, id, Rewind::plain(stream), version).await;
 }
 
 async fn serve_http(
     shared: Arc<Shared>,
     accepted: Arc<Snapshot>,
     id: ListenerId,
-    io: Rewind<TcpStream>,
+    io: Rewind<InboundStream>,
     version: HttpVersion,
 ) {
     let handler = Arc::new(InboundHandler {
@@ -121,6 +101,9 @@ struct InboundHandler {
 }
 
 impl Handler for InboundHandler {
+    /// Inbound clients come from the network: a head must arrive within this (hyper's default).
+    const HEADER_READ_TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
+
     async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<ProxyBody> {
         let (target, timeouts) = {
             let current = self.shared.snapshot.load();
@@ -137,6 +120,7 @@ impl Handler for InboundHandler {
                 response_timeout: None,
                 stats: plan.http_stats.clone(),
                 in_flight: None,
+                conn_stats: ConnStats::Uncounted,
             };
             let timeouts = PoolTimeouts {
                 connect: Duration::from_millis(snapshot.timeouts.connect_ms),

@@ -16,6 +16,7 @@ mod tests;
 use std::convert::Infallible;
 use std::pin::pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use http::{Request, Response};
 use hyper::body::Incoming;
@@ -36,6 +37,10 @@ pub(crate) enum HttpVersion {
 
 /// Handles the requests of one downstream connection.
 pub(crate) trait Handler: Send + Sync + 'static {
+    /// How long an HTTP/1 client may take to send a request head (a slowloris guard), or
+    /// `None` for clients the proxy trusts: the guard costs a timer per request.
+    const HEADER_READ_TIMEOUT: Option<Duration>;
+
     fn handle(
         self: Arc<Self>,
         req: Request<Incoming>,
@@ -56,11 +61,16 @@ where
     });
     let result = match version {
         HttpVersion::Http1 => {
-            let mut connection = pin!(http1::Builder::new()
-                .timer(TokioTimer::new())
-                .serve_connection(io, service)
-                .with_upgrades());
+            let mut builder = http1::Builder::new();
+            if let Some(timeout) = H::HEADER_READ_TIMEOUT {
+                builder
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(timeout);
+            }
+            let mut connection = pin!(builder.serve_connection(io, service).with_upgrades());
             tokio::select! {
+                // The connection first: it is what wakes this task nearly every time.
+                biased;
                 result = connection.as_mut() => result,
                 _ = shared.drain.signaled() => {
                     connection.as_mut().graceful_shutdown();
@@ -73,6 +83,7 @@ where
                 .timer(TokioTimer::new())
                 .serve_connection(io, service));
             tokio::select! {
+                biased;
                 result = connection.as_mut() => result,
                 _ = shared.drain.signaled() => {
                     connection.as_mut().graceful_shutdown();

@@ -15,7 +15,7 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{forward, refuse, PoolTimeouts, Target};
+use super::forward::{forward, refuse, ConnStats, PoolTimeouts, Target};
 use super::headers::{prepare_request, request_authority, upgrade_requested};
 use super::{serve, tunnel, Handler, HttpVersion};
 use crate::balance::PickContext;
@@ -24,7 +24,7 @@ use crate::detect::{self, Detected, Rewind};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::stats::HttpStats;
-use crate::tcp;
+use crate::tcp::{self, Metered, Peer};
 
 /// Authorities without a port address port 80 (plain HTTP; TLS origination is not ours).
 const DEFAULT_PORT: u16 = 80;
@@ -80,6 +80,10 @@ enum Decision {
 }
 
 impl Handler for OutboundHandler {
+    /// None: the client is the local workload, and this listener is on the per-request hot
+    /// path of every call it makes.
+    const HEADER_READ_TIMEOUT: Option<Duration> = None;
+
     async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<ProxyBody> {
         // CONNECT and passthrough are boxed: rare, and their futures would otherwise
         // make every routed request's future (moved around by value) much larger.
@@ -218,6 +222,7 @@ impl OutboundHandler {
             response_timeout,
             stats: backend.stats.clone(),
             in_flight: Some(endpoint.load.start()),
+            conn_stats: ConnStats::Endpoint(backend_service.clone()),
         })
     }
 
@@ -254,6 +259,7 @@ impl OutboundHandler {
             response_timeout: None,
             stats,
             in_flight: None,
+            conn_stats: ConnStats::Passthrough,
         };
         forward(
             &self.shared,
@@ -350,14 +356,12 @@ impl OutboundHandler {
                 return error.response(format_args!("cannot connect to {addr}: {e}"));
             }
         };
-        let stats = self.shared.passthrough_tcp_stats(addr);
+        let open = self.shared.passthrough_tcp_stats(addr).open();
         self.shared.drain.spawn(async move {
-            let _open = stats.open();
             match on_upgrade.await {
                 Ok(upgraded) => {
-                    if let Err(e) =
-                        tcp::splice(TokioIo::new(upgraded), upstream, stats.clone()).await
-                    {
+                    let client = Metered::new(TokioIo::new(upgraded), Some(open), Peer::Client);
+                    if let Err(e) = tcp::splice(client, upstream).await {
                         tracing::debug!(%addr, error = %e, "CONNECT tunnel ended with an error");
                     }
                 }

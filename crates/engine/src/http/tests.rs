@@ -186,3 +186,38 @@ fn authorities_split_into_host_and_port() {
     assert_eq!(split_authority("127.0.0.1"), Some(("127.0.0.1".into(), 80)));
     assert_eq!(split_authority("bad host"), None);
 }
+
+#[test]
+fn connection_keep_alive_alone_goes_and_everything_else_stays() {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(CONNECTION, HeaderValue::from_static("Keep-Alive"));
+    headers.insert("content-type", HeaderValue::from_static("text/plain"));
+    headers.insert("x-close", HeaderValue::from_static("kept"));
+    strip_hop_by_hop(&mut headers, false);
+    let mut names: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["content-type", "x-close"]);
+}
+
+#[test]
+fn every_connection_value_names_headers_to_remove() {
+    let mut headers = http::HeaderMap::new();
+    headers.append(CONNECTION, HeaderValue::from_static("close"));
+    headers.append(CONNECTION, HeaderValue::from_static("x-a , X-B"));
+    headers.insert("x-a", HeaderValue::from_static("1"));
+    headers.insert("x-b", HeaderValue::from_static("2"));
+    headers.insert("x-c", HeaderValue::from_static("3"));
+    strip_hop_by_hop(&mut headers, false);
+    let names: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+    assert_eq!(names, ["x-c"]);
+}
+
+#[test]
+fn te_trailers_in_a_later_value_survives() {
+    let mut headers = http::HeaderMap::new();
+    headers.append(TE, HeaderValue::from_static("gzip"));
+    headers.append(TE, HeaderValue::from_static("trailers"));
+    strip_hop_by_hop(&mut headers, false);
+    let values: Vec<&HeaderValue> = headers.get_all(TE).iter().collect();
+    assert_eq!(values, [HeaderValue::from_static("trailers")]);
+}

@@ -15,7 +15,7 @@ use crate::balance::PickContext;
 use crate::listener::ListenerId;
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
-use crate::stats::{Direction, TcpLabels, TcpStats};
+use crate::stats::TcpConnGuard;
 
 #[cfg(test)]
 mod tests;
@@ -72,35 +72,22 @@ pub(crate) async fn connect(
     Ok(stream)
 }
 
-/// Copies both ways until both sides have closed, counting client bytes as they flow.
-/// The open/close counters are the caller's (`TcpStats::open`), so a failed connect counts too.
-pub(crate) async fn splice<C>(
-    client: C,
-    mut upstream: TcpStream,
-    stats: Arc<TcpStats>,
-) -> io::Result<(u64, u64)>
+/// Copies both ways until both sides have closed. Counting is the caller's: wrap the client
+/// in [`Metered`].
+pub(crate) async fn splice<C>(mut client: C, mut upstream: TcpStream) -> io::Result<(u64, u64)>
 where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut client = Counted {
-        inner: client,
-        stats,
-    };
     tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, COPY_BUFFER, COPY_BUFFER)
         .await
 }
 
-/// Connects to `target` and splices `client` to it, keeping the TCP metrics: an open per
-/// attempt, bytes as they flow, a close at the end. On a failed connect the client is closed.
-pub(crate) async fn forward<C>(
-    client: C,
-    target: SocketAddr,
-    connect_timeout: Duration,
-    stats: Arc<TcpStats>,
-) where
+/// Connects to `target` and splices `client` to it. On a failed connect the client is closed.
+/// Counting is the caller's (a [`Metered`] client), so the open counts whatever happens.
+pub(crate) async fn forward<C>(client: C, target: SocketAddr, connect_timeout: Duration)
+where
     C: AsyncRead + AsyncWrite + Unpin,
 {
-    let _open = stats.open();
     let upstream = match connect(target, connect_timeout).await {
         Ok(upstream) => upstream,
         Err(e) => {
@@ -108,7 +95,7 @@ pub(crate) async fn forward<C>(
             return;
         }
     };
-    if let Err(e) = splice(client, upstream, stats).await {
+    if let Err(e) = splice(client, upstream).await {
         tracing::debug!(%target, error = %e, "tcp forward ended with an error");
     }
 }
@@ -158,16 +145,8 @@ pub(crate) async fn forward_to_service<C>(
         return;
     };
     let target = endpoint.addr;
-    let stats = match service.tcp_stats(target) {
-        Some(stats) => stats.clone(),
-        None => shared.stats.tcp(TcpLabels {
-            direction: Direction::Outbound,
-            dst_service: service.key.clone(),
-            target_addr: target.to_string(),
-            tls: false,
-        }),
-    };
-    let _open = stats.open();
+    let open = shared.endpoint_tcp_stats(service, target).open();
+    let client = Metered::new(client, Some(open), Peer::Client);
     let in_flight = endpoint.load.start();
     let upstream = match connect(target, connect_timeout).await {
         Ok(upstream) => {
@@ -180,19 +159,56 @@ pub(crate) async fn forward_to_service<C>(
             return;
         }
     };
-    if let Err(e) = splice(client, upstream, stats).await {
+    if let Err(e) = splice(client, upstream).await {
         tracing::debug!(%target, error = %e, "tcp forward ended with an error");
     }
 }
 
-/// Wraps the client side of a tunnel: reads are bytes read from the client, writes are
-/// bytes written to it. Counting per operation lets a long-lived connection show progress.
-struct Counted<C> {
-    inner: C,
-    stats: Arc<TcpStats>,
+/// Which end of the proxy a [`Metered`] stream faces. TCP metrics take the proxy's view of
+/// the client: `read` bytes came from the client (and go upstream), `write` bytes went to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Peer {
+    /// An accepted connection: reads are the client's bytes.
+    Client,
+    /// A connection the proxy opened: reads are bytes for the client, writes came from it.
+    Upstream,
 }
 
-impl<C: AsyncRead + Unpin> AsyncRead for Counted<C> {
+/// A stream that counts its open/close (the guard, dropped with the stream) and its bytes as
+/// they flow, so a long-lived connection shows progress. Without a guard it counts nothing.
+pub(crate) struct Metered<I> {
+    inner: I,
+    open: Option<TcpConnGuard>,
+    peer: Peer,
+}
+
+impl<I> Metered<I> {
+    pub(crate) fn new(inner: I, open: Option<TcpConnGuard>, peer: Peer) -> Self {
+        Self { inner, open, peer }
+    }
+
+    /// Bytes read from the inner stream.
+    fn count_read(&self, bytes: usize) {
+        if let Some(open) = &self.open {
+            match self.peer {
+                Peer::Client => open.stats().add_read(bytes as u64),
+                Peer::Upstream => open.stats().add_write(bytes as u64),
+            }
+        }
+    }
+
+    /// Bytes written to the inner stream.
+    fn count_write(&self, bytes: usize) {
+        if let Some(open) = &self.open {
+            match self.peer {
+                Peer::Client => open.stats().add_write(bytes as u64),
+                Peer::Upstream => open.stats().add_read(bytes as u64),
+            }
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Metered<I> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -202,13 +218,13 @@ impl<C: AsyncRead + Unpin> AsyncRead for Counted<C> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
         if read > 0 {
-            self.stats.add_read(read as u64);
+            self.count_read(read);
         }
         polled
     }
 }
 
-impl<C: AsyncWrite + Unpin> AsyncWrite for Counted<C> {
+impl<I: AsyncWrite + Unpin> AsyncWrite for Metered<I> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -216,7 +232,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Counted<C> {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
         if let Poll::Ready(Ok(written)) = polled {
-            self.stats.add_write(written as u64);
+            self.count_write(written);
         }
         polled
     }
@@ -228,7 +244,7 @@ impl<C: AsyncWrite + Unpin> AsyncWrite for Counted<C> {
     ) -> Poll<io::Result<usize>> {
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
         if let Poll::Ready(Ok(written)) = polled {
-            self.stats.add_write(written as u64);
+            self.count_write(written);
         }
         polled
     }

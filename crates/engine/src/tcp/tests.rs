@@ -44,7 +44,8 @@ async fn forward_counts_bytes_while_the_connection_is_open() {
     let registry = StatsRegistry::new();
     let stats = registry.tcp(labels(target));
     let (mut client, proxy_side) = tokio::io::duplex(1024);
-    let task = tokio::spawn(forward(proxy_side, target, Duration::from_secs(1), stats));
+    let metered = Metered::new(proxy_side, Some(stats.open()), Peer::Client);
+    let task = tokio::spawn(forward(metered, target, Duration::from_secs(1)));
 
     client.write_all(b"hello").await.unwrap();
     let mut echoed = [0u8; 5];
@@ -75,7 +76,8 @@ async fn forward_closes_the_client_when_the_connect_fails() {
     let registry = StatsRegistry::new();
     let stats = registry.tcp(labels(unused));
     let (mut client, proxy_side) = tokio::io::duplex(1024);
-    forward(proxy_side, unused, Duration::from_secs(1), stats).await;
+    let metered = Metered::new(proxy_side, Some(stats.open()), Peer::Client);
+    forward(metered, unused, Duration::from_secs(1)).await;
 
     let mut buf = [0u8; 1];
     assert_eq!(client.read(&mut buf).await.unwrap(), 0, "client sees EOF");

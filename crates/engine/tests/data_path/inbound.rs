@@ -173,3 +173,42 @@ async fn http1_protocol_answers_502_when_the_workload_is_down() {
     assert_eq!(reply.status, 502);
     assert_eq!(reply.headers["x-mesh-error"], "connect-failed");
 }
+
+#[tokio::test]
+async fn accepted_http_connections_count_in_the_listener_tcp_metrics() {
+    let app = App::start("app", AppProtocol::Http1).await;
+    let engine = engine();
+    engine
+        .apply(inbound_config(app.addr, Protocol::Auto))
+        .unwrap();
+    let inbound_tcp = || {
+        let entries: Vec<_> = engine
+            .stats()
+            .tcp
+            .into_iter()
+            .filter(|e| e.labels.direction == mesh_engine::stats::Direction::Inbound)
+            .collect();
+        assert_eq!(entries.len(), 1, "one inbound tcp series: {entries:?}");
+        entries.into_iter().next().unwrap()
+    };
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Inbound)).await;
+    let reply = client.get("app.local", "/hello").await;
+    assert_eq!(reply.status, 200);
+
+    // Bytes to the client are counted just after the write returns, on the engine's thread.
+    eventually("the response bytes are counted", || {
+        inbound_tcp().write_bytes > 0
+    })
+    .await;
+    let open = inbound_tcp();
+    assert_eq!(open.labels.target_addr, app.addr.to_string());
+    assert_eq!((open.open_total, open.open_connections), (1, 1));
+    assert!(
+        open.read_bytes >= "GET /hello HTTP/1.1\r\n".len() as u64,
+        "the request, detection bytes included: {open:?}"
+    );
+
+    drop(client);
+    eventually("the close is counted", || inbound_tcp().close_total == 1).await;
+    assert_eq!(inbound_tcp().open_connections, 0);
+}

@@ -540,3 +540,120 @@ async fn head_responses_and_request_bodies_keep_the_upstream_connection() {
         "every exchange reused the pooled connection"
     );
 }
+
+/// The TCP stats entry of outbound connections to `target` of `dst_service`.
+fn outbound_tcp_stats(
+    engine: &mesh_engine::Engine,
+    dst_service: &str,
+    target: std::net::SocketAddr,
+) -> Option<mesh_engine::stats::TcpStatsEntry> {
+    engine.stats().tcp.into_iter().find(|e| {
+        e.labels.direction == mesh_engine::stats::Direction::Outbound
+            && e.labels.dst_service == dst_service
+            && e.labels.target_addr == target.to_string()
+    })
+}
+
+#[tokio::test]
+async fn pooled_http_connections_count_in_the_endpoint_tcp_metrics() {
+    let app = App::start("orders", AppProtocol::Http1).await;
+    let engine = engine();
+    engine
+        .apply(outbound_config(vec![service(
+            "orders",
+            ServiceProtocol::Http,
+            &[app.addr],
+        )]))
+        .unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    assert_eq!(client.get("orders", "/first").await.status, 200);
+    // The pooled connection's bytes are counted as it is driven, on the engine's thread.
+    eventually("the first exchange is counted", || {
+        outbound_tcp_stats(&engine, "default/orders", app.addr)
+            .is_some_and(|stats| stats.read_bytes > 0 && stats.write_bytes > 0)
+    })
+    .await;
+    let first = outbound_tcp_stats(&engine, "default/orders", app.addr).expect("tcp stats");
+    assert_eq!((first.open_total, first.open_connections), (1, 1));
+    // From the client's side: what it sent went upstream (read), the answer came back (write).
+    assert!(first.read_bytes > 0, "request bytes counted: {first:?}");
+    assert!(first.write_bytes > 0, "response bytes counted: {first:?}");
+
+    assert_eq!(client.get("orders", "/second").await.status, 200);
+    eventually("the second exchange is counted", || {
+        outbound_tcp_stats(&engine, "default/orders", app.addr)
+            .is_some_and(|stats| stats.write_bytes > first.write_bytes)
+    })
+    .await;
+    let second = outbound_tcp_stats(&engine, "default/orders", app.addr).expect("tcp stats");
+    assert_eq!(second.open_total, 1, "the keep-alive connection was reused");
+    assert!(second.read_bytes > first.read_bytes);
+    assert!(second.write_bytes > first.write_bytes);
+}
+
+/// An HTTP/1 upstream that answers one request per connection (announcing keep-alive) and
+/// then closes it, as a server whose keep-alive timeout elapsed would.
+async fn one_shot_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut head = Vec::new();
+                let mut byte = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") {
+                    if stream.read(&mut byte).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    head.push(byte[0]);
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+                    .await;
+            });
+        }
+    });
+    (addr, accepted)
+}
+
+#[tokio::test]
+async fn a_pooled_connection_the_upstream_closed_is_not_reused() {
+    let (upstream, accepted) = one_shot_upstream().await;
+    let engine = engine();
+    engine
+        .apply(outbound_config(vec![service(
+            "orders",
+            ServiceProtocol::Http,
+            &[upstream],
+        )]))
+        .unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    for round in 1..=3 {
+        let reply = client.get("orders", "/").await;
+        assert_eq!(
+            (reply.status.as_u16(), reply.body.as_str()),
+            (200, "ok"),
+            "round {round}"
+        );
+        // The upstream's FIN reaches the idle pooled connection before the next request.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        accepted.load(Ordering::SeqCst),
+        3,
+        "a new connection each time"
+    );
+    eventually("the closed connections are counted closed", || {
+        outbound_tcp_stats(&engine, "default/orders", upstream)
+            .is_some_and(|stats| stats.open_total == 3 && stats.close_total >= 2)
+    })
+    .await;
+}
