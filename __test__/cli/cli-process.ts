@@ -1,7 +1,7 @@
 /** `node bin/mesh-proxy.js ARGS` as a child process, for tests that need flags or signals. */
 import { spawn, type ChildProcess } from 'node:child_process'
 
-import { adminGet, CLI, REPO_ROOT, type Exit } from '../support/proxy.js'
+import { adminGet, CLI, exitWithin, REPO_ROOT, type Exit } from '../support/proxy.js'
 import { waitFor } from '../support/ports.js'
 
 const live = new Set<ChildProcess>()
@@ -63,16 +63,8 @@ export class CliProcess {
     this.child.kill(sig)
   }
 
-  async waitForExit(timeoutMs = 15_000): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`mesh-proxy did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs)
-    })
-    try {
-      return await Promise.race([this.exited, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+  waitForExit(timeoutMs = 15_000): Promise<Exit> {
+    return exitWithin(this.exited, timeoutMs, () => this.stderr)
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

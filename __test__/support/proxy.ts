@@ -77,6 +77,19 @@ export function adminGet(port: number, urlPath: string): Promise<{ status: numbe
   })
 }
 
+/** `exited`, or a rejection naming the process's stderr if it has not exited within `timeoutMs`. */
+export async function exitWithin(exited: Promise<Exit>, timeoutMs: number, stderr: () => string): Promise<Exit> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`mesh-proxy did not exit within ${timeoutMs} ms; stderr:\n${stderr()}`)), timeoutMs)
+  })
+  try {
+    return await Promise.race([exited, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
 export interface StartOptions {
   /** Passed as the config file's name inside a fresh temp dir. */
   fileName?: string
@@ -211,16 +224,8 @@ export class ProxyProcess {
   }
 
   /** Resolves with the exit status, or rejects after `timeoutMs`. */
-  async waitForExit(timeoutMs = 15_000): Promise<Exit> {
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`mesh-proxy did not exit within ${timeoutMs} ms; stderr:\n${this.stderr}`)), timeoutMs)
-    })
-    try {
-      return await Promise.race([this.exited, timeout])
-    } finally {
-      clearTimeout(timer)
-    }
+  waitForExit(timeoutMs = 15_000): Promise<Exit> {
+    return exitWithin(this.exited, timeoutMs, () => this.stderr)
   }
 
   /** SIGTERM, then SIGKILL if it has not exited after `timeoutMs`. */
