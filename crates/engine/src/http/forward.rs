@@ -6,7 +6,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{Method, Request, Response, StatusCode};
+use http::uri::Authority;
+use http::{request, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
@@ -14,7 +15,7 @@ use hyper_util::rt::TokioIo;
 use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
 use super::client::{H1Lease, UpstreamError};
 use super::error::ProxyError;
-use super::headers::prepare_response;
+use super::headers::{prepare_request, prepare_response};
 use super::HttpVersion;
 use crate::balance::InFlight;
 use crate::shared::Shared;
@@ -65,6 +66,34 @@ pub(crate) struct PoolTimeouts {
 enum Failure {
     Upstream(UpstreamError),
     Timeout(Duration),
+}
+
+/// Rewrites the request for the upstream hop (hop-by-hop headers, URI form, Host or
+/// `:authority`, with `fallback` when the request names no authority) and forwards it; a
+/// Host that is not a valid authority is refused with 400.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn prepare_and_forward<F>(
+    shared: &Arc<Shared>,
+    mut parts: request::Parts,
+    body: Incoming,
+    target: Target,
+    downstream: HttpVersion,
+    timeouts: PoolTimeouts,
+    upgrade: Option<OnUpgrade>,
+    fallback: F,
+) -> Response<ProxyBody>
+where
+    F: FnOnce() -> Option<Authority>,
+{
+    if prepare_request(&mut parts, target.version, fallback, upgrade.is_some()).is_err() {
+        return refuse(
+            Some(&target.stats),
+            ProxyError::BadRequest,
+            "invalid Host header",
+        );
+    }
+    let req = Request::from_parts(parts, body);
+    forward(shared, req, target, downstream, timeouts, upgrade).await
 }
 
 /// Sends the (already prepared) request and turns the outcome into the downstream response.

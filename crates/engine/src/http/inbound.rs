@@ -11,8 +11,8 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{forward, refuse, ConnStats, PoolTimeouts, Target};
-use super::headers::{prepare_request, upgrade_requested};
+use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
+use super::headers::upgrade_requested;
 use super::{serve, Handler, HttpVersion};
 use crate::config::Protocol;
 use crate::detect::{self, Detected, Rewind};
@@ -140,24 +140,19 @@ impl Handler for InboundHandler {
         } else {
             None
         };
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         // A request that names no authority at all (HTTP/1.0 without Host) addresses the workload.
         let forward_to = target.addr;
         let fallback = || Authority::try_from(forward_to.to_string().as_str()).ok();
-        if prepare_request(&mut parts, self.version, fallback, upgrade.is_some()).is_err() {
-            return refuse(
-                Some(&target.stats),
-                ProxyError::BadRequest,
-                "invalid Host header",
-            );
-        }
-        forward(
+        prepare_and_forward(
             &self.shared,
-            Request::from_parts(parts, body),
+            parts,
+            body,
             target,
             self.version,
             timeouts,
             upgrade,
+            fallback,
         )
         .await
     }

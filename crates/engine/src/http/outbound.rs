@@ -15,8 +15,8 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{forward, refuse, ConnStats, PoolTimeouts, Target};
-use super::headers::{prepare_request, request_authority, upgrade_requested};
+use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
+use super::headers::{request_authority, upgrade_requested};
 use super::{serve, tunnel, Handler, HttpVersion};
 use crate::balance::PickContext;
 use crate::config::ServiceProtocol;
@@ -95,7 +95,7 @@ impl Handler for OutboundHandler {
         } else {
             None
         };
-        let (mut parts, body) = req.into_parts();
+        let (parts, body) = req.into_parts();
         let (decision, timeouts) = {
             let current = self.shared.snapshot.load();
             let Some(snapshot) = current.as_ref() else {
@@ -108,27 +108,15 @@ impl Handler for OutboundHandler {
                 // Upgrades are relayed HTTP/1 to HTTP/1 only.
                 let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
                 let tunnel = &self.tunnel;
-                if prepare_request(
-                    &mut parts,
-                    target.version,
-                    || tunnel.clone(),
-                    upgrade.is_some(),
-                )
-                .is_err()
-                {
-                    return refuse(
-                        Some(&target.stats),
-                        ProxyError::BadRequest,
-                        "invalid Host header",
-                    );
-                }
-                forward(
+                prepare_and_forward(
                     &self.shared,
-                    Request::from_parts(parts, body),
+                    parts,
+                    body,
                     target,
                     self.version,
                     timeouts,
                     upgrade,
+                    || tunnel.clone(),
                 )
                 .await
             }
@@ -241,18 +229,7 @@ impl OutboundHandler {
             Err((error, message)) => return refuse(Some(&stats), error, message),
         };
         let upgrade = upgrade.filter(|_| self.version == HttpVersion::Http1);
-        let (mut parts, body) = req.into_parts();
-        let tunnel = &self.tunnel;
-        if prepare_request(
-            &mut parts,
-            self.version,
-            || tunnel.clone(),
-            upgrade.is_some(),
-        )
-        .is_err()
-        {
-            return refuse(Some(&stats), ProxyError::BadRequest, "invalid Host header");
-        }
+        let (parts, body) = req.into_parts();
         let target = Target {
             addr,
             version: self.version,
@@ -261,13 +238,16 @@ impl OutboundHandler {
             in_flight: None,
             conn_stats: ConnStats::Passthrough,
         };
-        forward(
+        let tunnel = &self.tunnel;
+        prepare_and_forward(
             &self.shared,
-            Request::from_parts(parts, body),
+            parts,
+            body,
             target,
             self.version,
             timeouts,
             upgrade,
+            || tunnel.clone(),
         )
         .await
     }
