@@ -1,0 +1,8 @@
+// Original file: proto/mesh/v1/admin.proto
+
+
+export interface StatusRequest {
+}
+
+export interface StatusRequest__Output {
+}
