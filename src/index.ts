@@ -4,18 +4,7 @@
  *   import { MeshProxy } from 'mesh-core'
  *   await using proxy = await MeshProxy.start({ configFile: 'mesh.yaml' })
  */
-export { MeshProxy, DEFAULT_DRAIN_TIMEOUT_MS } from './proxy/index.js'
-export type {
-  ApplyOptions,
-  ApplyTrigger,
-  CloseOptions,
-  ConfigInForce,
-  ListenerDetail,
-  MeshProxyEvent,
-  MeshProxyOptions,
-  ProxyListeners,
-  ReloadResult,
-} from './proxy/index.js'
+export * from './proxy/index.js'
 
 export {
   ConfigError,
