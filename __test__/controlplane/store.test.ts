@@ -1,4 +1,4 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile, spawn, spawnSync } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -88,13 +88,21 @@ describe('FileStore apply/get/list/delete', () => {
     expect(missing.message).toBe('HTTPRoute "default/split" not found')
   })
 
-  it('returns the validator warnings for fields not enforced yet', async () => {
-    const result = await store.apply([service('orders', { circuitBreaker: { maxConnections: 10 } })], { source: 'cb.yaml' })
-    expect(result.warnings).toEqual(
-      validateResources([service('orders', { circuitBreaker: { maxConnections: 10 } })], { requireProxy: false, fileLabel: 'cb.yaml' })
-        .warnings,
-    )
-    expect(result.warnings.length).toBeGreaterThan(0)
+  it('returns the validator warnings for fields not enforced yet, but not for healthCheck, which mesh-control runs', async () => {
+    const policy = {
+      apiVersion: 'mesh/v1',
+      kind: 'AuthorizationPolicy',
+      name: 'orders-from-web',
+      targetRef: { kind: 'Service', name: 'orders' },
+      rules: [{ from: [{ identity: 'spiffe://mesh.local/ns/default/sa/web' }] }],
+    }
+    const batch = [service('orders', { healthCheck: { path: '/healthz' } }), policy]
+    const result = await store.apply(batch, { source: 'p.yaml' })
+    expect(result.warnings).toEqual(['p.yaml: document 2 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version'])
+    // Standalone, the same healthCheck is warned: no proxy runs it there.
+    expect(validateResources([batch[0]], { requireProxy: false, fileLabel: 'p.yaml' }).warnings).toEqual([
+      'p.yaml: document 1 (Service "orders"): healthCheck: accepted but not enforced in this version',
+    ])
   })
 
   it('refuses to delete a Service that stored routes still reference', async () => {
@@ -230,7 +238,7 @@ describe('FileStore persistence', () => {
     store.watch(before.revision, (c) => seen.push(c.revision))
     await store.apply([service('users')], { source: 'c.yaml' })
     expect(seen).toEqual([3])
-    expect(await store.deleteToken('default', 'web')).toBe(true)
+    expect(await store.deleteToken('sha256:abcd')).toBe(true)
     expect(await store.listTokens()).toEqual([])
   })
 
@@ -263,7 +271,7 @@ describe('FileStore persistence', () => {
     await store.close()
     await writeFile(join(dataDir, 'state.json.tmp-999-deadbeef'), '{"format":')
     store = await FileStore.open(dataDir)
-    expect(await readdir(dataDir)).toEqual(['state.json'])
+    expect(await readdir(dataDir)).toEqual(['lock', 'state.json']) // lock: held while open
     expect((await store.get('Service')).map((e) => e.resource.name)).toEqual(['orders'])
   })
 })
@@ -337,7 +345,8 @@ describe('FileStore under kill -9', () => {
       expect(round).toBeLessThanOrEqual(lastAcknowledged + 1) // at most the one in flight
       expect(revision).toBe(round)
       expect(entries.every((e) => e.revision === revision)).toBe(true)
-      expect((await readdir(dataDir)).filter((name) => name !== 'state.json')).toEqual([])
+      // The killed writer's lock was taken over; its temp files are gone.
+      expect((await readdir(dataDir)).filter((name) => name !== 'state.json')).toEqual(['lock'])
       await store.close()
     }
     store = await FileStore.open(dataDir)
@@ -353,5 +362,38 @@ describe('FileStore close', () => {
     expect((err as StoreError).code).toBe('closed')
     store = await FileStore.open(dataDir)
     expect((await store.get('Service')).map((e) => e.resource.name)).toEqual(['orders'])
+  })
+})
+
+describe('FileStore tokens and locking', () => {
+  it('keeps several tokens per workload and revokes one by hash', async () => {
+    const first = { name: 'web', namespace: 'default', hash: 'sha256:aaaa', createdAt: '2026-11-22T10:00:00.000Z' }
+    const second = { ...first, hash: 'sha256:bbbb', createdAt: '2026-11-22T11:00:00.000Z' }
+    await store.putToken(first)
+    await store.putToken(second)
+    expect(await store.listTokens()).toEqual([first, second])
+    expect(await store.findToken('sha256:aaaa')).toEqual(first)
+    expect(await store.deleteToken('sha256:aaaa')).toBe(true)
+    expect(await store.deleteToken('sha256:aaaa')).toBe(false)
+    expect(await store.findToken('sha256:aaaa')).toBeUndefined()
+    expect(await store.findToken('sha256:bbbb')).toEqual(second)
+  })
+
+  it('refuses a second open of the same data dir while the first is open, and frees it on close', async () => {
+    const err = await errorOf(() => FileStore.open(dataDir))
+    expect(err).toBeInstanceOf(StoreError)
+    expect((err as StoreError).code).toBe('locked')
+    expect(err.message).toBe(`${dataDir}: data dir in use by another process (pid ${process.pid}); stop it, or use another --data-dir`)
+    await store.close()
+    store = await FileStore.open(dataDir)
+    expect((await store.list()).revision).toBe(0)
+  })
+
+  it('takes over the lock of a process that died without releasing it', async () => {
+    await store.close()
+    const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' })
+    await writeFile(join(dataDir, 'lock'), `${dead.stdout}\n`)
+    store = await FileStore.open(dataDir)
+    expect((await readFile(join(dataDir, 'lock'), 'utf8')).trim()).toBe(String(process.pid))
   })
 })

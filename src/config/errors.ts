@@ -5,6 +5,16 @@
  * `message` is the first line, plus "(and N more)" when there are several, so that code
  * which only prints `err.message` still says something useful; print `errors` for all.
  */
+/** The first line of a message: user-facing errors are one line. */
+export function firstLine(message: string): string {
+  return message.split('\n', 1)[0] ?? ''
+}
+
+/** The first line of any thrown value's message. */
+export function messageOf(err: unknown): string {
+  return firstLine(err instanceof Error ? err.message : String(err))
+}
+
 export class ConfigError extends Error {
   readonly errors: readonly string[]
 

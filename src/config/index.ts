@@ -1,6 +1,6 @@
 /** The resource model: types, parsing helpers, loading and validation. */
 export * from './types.js'
-export { ConfigError } from './errors.js'
+export { ConfigError, firstLine, messageOf } from './errors.js'
 export { parseDuration, formatDuration } from './duration.js'
 export { parseHostPort, formatHostPort, type HostPort, type HostPortOptions } from './address.js'
 export {
@@ -16,5 +16,7 @@ export {
   loadResourcesFromFileSync,
   loadResourcesFromText,
   parseDocuments,
+  readConfigFile,
+  describeReadError,
   type LoadOptions,
 } from './load.js'

@@ -75,28 +75,31 @@ export function loadResourcesFromText(text: string, fileLabel: string, options: 
   return validateDocuments(parseDocuments(text, fileLabel), { ...options, fileLabel })
 }
 
-function readError(path: string, err: unknown): ConfigError {
+/** Why a file could not be read, in words (`no such file`), for one-line errors. */
+export function describeReadError(err: unknown): string {
   const code = (err as NodeJS.ErrnoException).code
-  const reason =
-    code === 'ENOENT'
-      ? 'no such file'
-      : code === 'EACCES' || code === 'EPERM'
-        ? 'permission denied'
-        : code === 'EISDIR'
-          ? 'is a directory, expected a file'
-          : (err as Error).message
-  return new ConfigError([`${path}: cannot read config file: ${reason}`])
+  if (code === 'ENOENT') return 'no such file'
+  if (code === 'EACCES' || code === 'EPERM') return 'permission denied'
+  if (code === 'EISDIR') return 'is a directory, expected a file'
+  return (err as Error).message
+}
+
+function readError(path: string, err: unknown): ConfigError {
+  return new ConfigError([`${path}: cannot read config file: ${describeReadError(err)}`])
+}
+
+/** A config file's text; a ConfigError naming the file when it cannot be read. */
+export async function readConfigFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8')
+  } catch (err) {
+    throw readError(path, err)
+  }
 }
 
 /** Reads and validates a config file; messages name it by `path` as given. Throws ConfigError. */
 export async function loadResourcesFromFile(path: string, options: LoadOptions = {}): Promise<LoadResult> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (err) {
-    throw readError(path, err)
-  }
-  return loadResourcesFromText(text, path, options)
+  return loadResourcesFromText(await readConfigFile(path), path, options)
 }
 
 /** Synchronous {@link loadResourcesFromFile}, for start-up paths that cannot await. */

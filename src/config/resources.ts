@@ -327,7 +327,8 @@ const service = object<ServiceResource>(
     protocol: withDefault(oneOf(SERVICE_PROTOCOLS), 'http'),
     endpoints: withDefault(endpoints, []),
     loadBalancer: withDefault(loadBalancer, { type: 'ewma' }),
-    healthCheck: notEnforced(optional(healthCheck)),
+    // Active checks run in mesh-control; a standalone proxy does not run them.
+    healthCheck: notEnforced(optional(healthCheck), (_, ctx) => !ctx.activeHealthChecks),
     circuitBreaker: notEnforced(optional(circuitBreaker)),
   },
   {

@@ -22,6 +22,8 @@ export class ParseContext {
   readonly warnings: Issue[] = []
   /** The namespace of the resource being walked: the default for references in it. */
   namespace = 'default'
+  /** mesh-control runs the Services' active health checks (see ValidateOptions). */
+  activeHealthChecks = false
 
   error(path: FieldPath, message: string): void {
     this.errors.push({ path, message })
@@ -337,7 +339,7 @@ export interface Field<T> {
   /** Value used when the field is absent; may depend on the walk (the resource's namespace). */
   readonly fallback?: (ctx: ParseContext) => T
   /** Warns "accepted but not enforced in this version" when present and this returns true. */
-  readonly notEnforced?: (value: NonNullable<T>) => boolean
+  readonly notEnforced?: (value: NonNullable<T>, ctx: ParseContext) => boolean
 }
 
 export function required<T>(schema: Schema<T>): Field<T> {
@@ -358,7 +360,10 @@ export function withDefault<T>(schema: Schema<T>, fallback: T | ((ctx: ParseCont
  * Fields that this version validates fully but does not act on yet: they are never
  * silently ignored, the loader reports one warning per field present.
  */
-export function notEnforced<T>(field: Field<T>, when: (value: NonNullable<T>) => boolean = () => true): Field<T> {
+export function notEnforced<T>(
+  field: Field<T>,
+  when: (value: NonNullable<T>, ctx: ParseContext) => boolean = () => true,
+): Field<T> {
   return { ...field, notEnforced: when }
 }
 
@@ -404,7 +409,7 @@ export function object<T extends object>(fields: Fields<T>, options: ObjectOptio
           valid = false
           continue
         }
-        if (field.notEnforced?.(parsed)) ctx.warn([...path, key], NOT_ENFORCED)
+        if (field.notEnforced?.(parsed, ctx)) ctx.warn([...path, key], NOT_ENFORCED)
         parsedFields.set(key, parsed)
       }
       const out: Record<string, unknown> = {}

@@ -27,6 +27,11 @@ export interface ValidateOptions {
    * true). Turn off when the referenced Services live elsewhere (a control-plane store).
    */
   checkReferences?: boolean
+  /**
+   * The Services' `healthCheck` is enforced: true in mesh-control, which runs the active
+   * checks, and in proxies it configures. Default false (standalone: warned as not enforced).
+   */
+  activeHealthChecks?: boolean
 }
 
 export interface ValidateInput extends ValidateOptions {
@@ -103,13 +108,14 @@ function documentLabel(value: unknown): string {
   return ''
 }
 
-function parseDocument(document: SourceDocument, report: Reporter): MeshResource | undefined {
+function parseDocument(document: SourceDocument, report: Reporter, options: ValidateOptions): MeshResource | undefined {
   const raw = document.value
   if (!isMapping(raw)) {
     report.error(document, [], `expected a resource (a mapping with apiVersion, kind and name), got ${describeValue(raw)}`)
     return undefined
   }
   const ctx = new ParseContext()
+  ctx.activeHealthChecks = options.activeHealthChecks ?? false
   ctx.namespace = typeof raw.namespace === 'string' ? raw.namespace : 'default'
   const missing = (value: unknown): boolean => value === undefined || value === null
   let kind: ResourceKind | typeof INVALID = INVALID
@@ -239,7 +245,7 @@ export function validateDocuments(documents: readonly SourceDocument[], input: V
   const report = new Reporter(input.fileLabel ?? 'config')
   const located: Located[] = []
   for (const document of documents) {
-    const resource = parseDocument(document, report)
+    const resource = parseDocument(document, report, input)
     if (resource !== undefined) located.push({ resource, document })
   }
   checkAcrossDocuments(documents, located, input, report)

@@ -82,7 +82,11 @@ export function checkBatch(batch: readonly unknown[], stored: ReadonlyMap<string
   const lines: { order: number; text: string }[] = []
   let result: CheckedBatch | undefined
   try {
-    const { resources, warnings } = validateResources([...batch, ...context], { requireProxy: false, fileLabel: label })
+    const { resources, warnings } = validateResources([...batch, ...context], {
+      requireProxy: false,
+      fileLabel: label,
+      activeHealthChecks: true,
+    })
     result = {
       resources: resources.slice(0, batch.length) as StoredResource[],
       warnings: warnings.filter((line) => documentNumber(line, label) <= batch.length),

@@ -18,6 +18,7 @@ import { ConfigError, resourceKey, validateResources } from '../../config/index.
 import { removeStaleTempFiles, writeFileAtomic } from './atomic.js'
 import { checkBatch, isStoredKind, referrersOf, storedId } from './batch.js'
 import { ChangeFeed } from './change-feed.js'
+import { DataDirLock } from './lock.js'
 import {
   STORED_KINDS,
   StoreError,
@@ -48,7 +49,7 @@ interface State {
   revision: number
   /** By `Kind/namespace/name`. */
   entries: Map<string, StoredEntry>
-  /** By `namespace/name`. */
+  /** By hash: one workload may hold several tokens (one per host, or old and new during a rotation). */
   tokens: Map<string, JoinToken>
 }
 
@@ -66,6 +67,7 @@ export class FileStore implements ResourceStore {
     /** The state file's path. */
     readonly file: string,
     private state: State,
+    private readonly lock: DataDirLock,
     options: FileStoreOptions,
   ) {
     this.feed = new ChangeFeed(state.revision, options.retainedChanges)
@@ -75,27 +77,40 @@ export class FileStore implements ResourceStore {
    * Opens (creating if needed, mode 0700) `dataDir` and loads its state file. A state
    * file that cannot be read as a valid store is a StoreError `corrupt` naming the file:
    * starting empty instead would silently drop the mesh's configuration.
-   * Only one process may open a data dir at a time.
+   * Only one process may open a data dir at a time: a second one gets StoreError
+   * `locked` naming the pid that holds it.
    */
   static async open(dataDir: string, options: FileStoreOptions = {}): Promise<FileStore> {
     const file = join(dataDir, STATE_FILE)
+    let lock: DataDirLock | { heldBy: number }
     try {
       await mkdir(dataDir, { recursive: true, mode: 0o700 })
       await access(dataDir, constants.W_OK)
-      await removeStaleTempFiles(file)
+      lock = await DataDirLock.acquire(dataDir)
     } catch (err) {
       throw new StoreError('io', `${dataDir}: cannot use as data dir: ${describeIoError(err)}`)
     }
-    let text: string | undefined
-    try {
-      text = await readFile(file, 'utf8')
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw new StoreError('io', `${file}: cannot read store state: ${describeIoError(err)}`)
-      }
+    if (!(lock instanceof DataDirLock)) {
+      throw new StoreError('locked', `${dataDir}: data dir in use by another process (pid ${lock.heldBy}); stop it, or use another --data-dir`)
     }
-    const state = text === undefined ? emptyState() : parseState(file, text)
-    return new FileStore(file, state, options)
+    try {
+      await removeStaleTempFiles(file).catch((err: unknown) => {
+        throw new StoreError('io', `${dataDir}: cannot use as data dir: ${describeIoError(err)}`)
+      })
+      let text: string | undefined
+      try {
+        text = await readFile(file, 'utf8')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') {
+          throw new StoreError('io', `${file}: cannot read store state: ${describeIoError(err)}`)
+        }
+      }
+      const state = text === undefined ? emptyState() : parseState(file, text)
+      return new FileStore(file, state, lock, options)
+    } catch (err) {
+      await lock.release()
+      throw err
+    }
   }
 
   apply(resources: readonly unknown[], options: ApplyOptions): Promise<ApplyResult> {
@@ -167,37 +182,34 @@ export class FileStore implements ResourceStore {
   putToken(token: JoinToken): Promise<void> {
     return this.exclusive(async () => {
       checkToken(token)
-      const key = resourceKey(token)
-      for (const [otherKey, other] of this.state.tokens) {
-        if (other.hash === token.hash && otherKey !== key) {
-          throw new StoreError('conflict', `token "${key}": its hash is already used by token "${otherKey}"`)
-        }
+      const existing = this.state.tokens.get(token.hash)
+      if (existing !== undefined && resourceKey(existing) !== resourceKey(token)) {
+        throw new StoreError('conflict', `token for "${resourceKey(token)}": its hash is already used by a token for "${resourceKey(existing)}"`)
       }
       const tokens = new Map(this.state.tokens)
-      tokens.set(key, { name: token.name, namespace: token.namespace, hash: token.hash, createdAt: token.createdAt })
+      tokens.set(token.hash, { name: token.name, namespace: token.namespace, hash: token.hash, createdAt: token.createdAt })
       await this.commit({ ...this.state, tokens }, [])
     })
   }
 
   async findToken(hash: string): Promise<JoinToken | undefined> {
     this.checkOpen()
-    for (const token of this.state.tokens.values()) if (token.hash === hash) return { ...token }
-    return undefined
+    const token = this.state.tokens.get(hash)
+    return token === undefined ? undefined : { ...token }
   }
 
   async listTokens(): Promise<JoinToken[]> {
     this.checkOpen()
     return [...this.state.tokens.values()]
       .map((token) => ({ ...token }))
-      .sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)))
+      .sort((a, b) => resourceKey(a).localeCompare(resourceKey(b)) || a.createdAt.localeCompare(b.createdAt))
   }
 
-  deleteToken(namespace: string, name: string): Promise<boolean> {
+  deleteToken(hash: string): Promise<boolean> {
     return this.exclusive(async () => {
-      const key = resourceKey({ namespace, name })
-      if (!this.state.tokens.has(key)) return false
+      if (!this.state.tokens.has(hash)) return false
       const tokens = new Map(this.state.tokens)
-      tokens.delete(key)
+      tokens.delete(hash)
       await this.commit({ ...this.state, tokens }, [])
       return true
     })
@@ -208,6 +220,7 @@ export class FileStore implements ResourceStore {
     this.closed = true
     await this.tail
     this.feed.close()
+    await this.lock.release()
   }
 
   /** Runs `task` after every earlier change has finished, so each sees the state the previous one left. */
@@ -312,7 +325,7 @@ function parseState(file: string, text: string): State {
   try {
     resources = validateResources(
       raw.map((entry) => entry.resource),
-      { requireProxy: false, fileLabel: 'resources' },
+      { requireProxy: false, fileLabel: 'resources', activeHealthChecks: true },
     ).resources as StoredResource[]
   } catch (err) {
     if (err instanceof ConfigError) throw corrupt(err.message)
@@ -338,7 +351,8 @@ function parseState(file: string, text: string): State {
       throw corrupt(`tokens[${index}]: ${(err as Error).message}`)
     }
     const { name, namespace, hash, createdAt } = token as unknown as JoinToken
-    tokens.set(resourceKey({ namespace, name }), { name, namespace, hash, createdAt })
+    if (tokens.has(hash)) throw corrupt(`tokens[${index}] repeats the hash of an earlier token`)
+    tokens.set(hash, { name, namespace, hash, createdAt })
   })
   return { revision, entries, tokens }
 }

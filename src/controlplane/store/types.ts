@@ -72,7 +72,7 @@ export interface JoinToken {
   createdAt: string
 }
 
-export type StoreErrorCode = 'not_found' | 'conflict' | 'compacted' | 'corrupt' | 'io' | 'closed' | 'invalid'
+export type StoreErrorCode = 'not_found' | 'conflict' | 'compacted' | 'corrupt' | 'io' | 'closed' | 'invalid' | 'locked'
 
 /**
  * A store failure other than an invalid batch (those are ConfigError, from the shared
@@ -112,12 +112,15 @@ export interface ResourceStore {
    * again and watch from its revision). Returns the function that stops delivery.
    */
   watch(fromRevision: number, listener: WatchListener): () => void
-  /** Stores (or replaces, by namespace/name) a join token. */
+  /**
+   * Stores a join token. Tokens are keyed by hash: a workload may hold several (one per
+   * host, or the old and the new one during a rotation), so issuing one never revokes another.
+   */
   putToken(token: JoinToken): Promise<void>
   findToken(hash: string): Promise<JoinToken | undefined>
   listTokens(): Promise<JoinToken[]>
-  /** Revokes a token; false when there was none by that name. */
-  deleteToken(namespace: string, name: string): Promise<boolean>
+  /** Revokes the token with this hash; false when there was none. */
+  deleteToken(hash: string): Promise<boolean>
   /** Waits for pending writes, then refuses further calls and drops watchers. */
   close(): Promise<void>
 }
