@@ -15,8 +15,16 @@ export class CliProcess {
   exit: Exit | undefined
   readonly exited: Promise<Exit>
 
-  constructor(readonly args: string[]) {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
+  /** `env` replaces the environment entirely when given (so a test controls MESH_TOKEN). */
+  constructor(
+    readonly args: string[],
+    options: { env?: NodeJS.ProcessEnv } = {},
+  ) {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: REPO_ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: options.env ?? process.env,
+    })
     live.add(child)
     this.child = child
     child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d))
@@ -77,4 +85,26 @@ export class CliProcess {
 /** No line of `stderr` looks like a stack frame. */
 export function hasStackTrace(stderr: string): boolean {
   return stderr.split('\n').some((l) => /^\s+at\s/.test(l))
+}
+
+/** The environment without MESH_TOKEN (and MESH_DEBUG), plus `extra`. */
+export function cleanEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env }
+  delete env.MESH_TOKEN
+  delete env.MESH_DEBUG
+  return { ...env, ...extra }
+}
+
+/** Runs the CLI to completion with `env`; resolves with its status and output. */
+export async function runCliWithEnv(
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  timeoutMs = 15_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
+  const run = new CliProcess(args, { env })
+  const exit = await run.waitForExit(timeoutMs).catch(async (err: unknown) => {
+    await run[Symbol.asyncDispose]()
+    throw err
+  })
+  return { ...exit, stdout: run.stdout, stderr: run.stderr }
 }

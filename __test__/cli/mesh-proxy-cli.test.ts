@@ -58,7 +58,7 @@ describe('mesh-proxy flags', () => {
   })
 
   it('needs --config', async () => {
-    expect(expectOneLineFailure(await runCli([]), 2)).toBe('mesh-proxy: missing --config FILE (see mesh-proxy --help)')
+    expect(expectOneLineFailure(await runCli([]), 2)).toBe('mesh-proxy: missing --config FILE or --control-plane HOST:PORT (see mesh-proxy --help)')
     expect(expectOneLineFailure(await runCli(['--config']), 2)).toBe('mesh-proxy: --config needs a value')
   })
 
@@ -72,9 +72,9 @@ describe('mesh-proxy flags', () => {
     expect(expectOneLineFailure(await runCli(['--config', 'x.yaml', 'extra']), 2)).toBe('mesh-proxy: unexpected argument "extra"')
   })
 
-  it('answers connected-mode flags with exit 2', async () => {
-    const result = await runCli(['--control-plane', '127.0.0.1:7443', '--name', 'web', '--token', 't0k3n'])
-    expect(expectOneLineFailure(result, 2)).toBe('mesh-proxy: connected mode (--control-plane) is not available in this version')
+  it('refuses connected-mode flags without --control-plane', async () => {
+    const result = await runCli(['--config', 'x.yaml', '--name', 'web'])
+    expect(expectOneLineFailure(result, 2)).toBe('mesh-proxy: --name needs --control-plane HOST:PORT (connected mode)')
   })
 })
 

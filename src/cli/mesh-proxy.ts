@@ -2,11 +2,9 @@
 // line per fact on stderr, maps signals to reload and drain. Every failure ends as one line
 // `mesh-proxy: <reason>` and a non-zero status: 2 for usage, 1 for anything at run time.
 
-import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
-
 import { ConfigError, formatDuration } from '../config/index.js'
 import type { MeshProxy } from '../proxy/index.js'
+import { packageVersion } from '../version.js'
 import { MESH_PROXY_USAGE, parseProxyArgs, UsageError, type ProxyCommand } from './args.js'
 
 const EXIT_RUNTIME = 1
@@ -14,12 +12,6 @@ const EXIT_USAGE = 2
 
 function say(line: string): void {
   process.stderr.write(`mesh-proxy: ${line}\n`)
-}
-
-function packageVersion(): string {
-  // dist/cli/mesh-proxy.js -> package.json two levels up (src/cli in a source checkout too).
-  const pkg = JSON.parse(readFileSync(join(__dirname, '..', '..', 'package.json'), 'utf8')) as { version: string }
-  return pkg.version
 }
 
 /** Reports an error in one line; the stack only for internal errors and only with MESH_DEBUG=1. */
@@ -38,8 +30,11 @@ function reportFailure(err: unknown): number {
   return EXIT_RUNTIME
 }
 
-/** The start line: `config version 1 from mesh.yaml; outbound 127.0.0.1:4140, inbound ...`. */
-function describeStart(proxy: MeshProxy, configFile: string): string {
+/**
+ * The start line: `config version 1 from mesh.yaml; outbound 127.0.0.1:4140, inbound ...`,
+ * or in connected mode `waiting for control plane 127.0.0.1:7443 as default/web; ...`.
+ */
+function describeStart(proxy: MeshProxy, command: Extract<ProxyCommand, { kind: 'run' }>): string {
   const parts: string[] = []
   const listeners = proxy.listenerDetails()
   // Outbound first: it is the address the workload's clients are pointed at.
@@ -49,7 +44,15 @@ function describeStart(proxy: MeshProxy, configFile: string): string {
     }
   }
   parts.push(proxy.adminAddress === undefined ? 'admin off' : `admin ${proxy.adminAddress}`)
-  return `config version ${proxy.version} from ${configFile}; ${parts.join(', ')}`
+  const connected = command.controlPlane
+  if (connected) {
+    const local = command.configFile === undefined ? 'default Proxy' : `Proxy from ${command.configFile}`
+    return (
+      `waiting for control plane ${proxy.controlPlaneAddress ?? connected.address} as ${connected.namespace}/${connected.name} ` +
+      `(proxy id ${proxy.proxyId ?? '?'}); ${local}: ${parts.join(', ')}`
+    )
+  }
+  return `config version ${proxy.version} from ${command.configFile ?? '?'}; ${parts.join(', ')}`
 }
 
 async function run(command: Extract<ProxyCommand, { kind: 'run' }>): Promise<number> {
@@ -62,7 +65,8 @@ async function run(command: Extract<ProxyCommand, { kind: 'run' }>): Promise<num
   const finished = new Promise<number>((resolve) => (finish = resolve))
 
   const drain = (running: MeshProxy, signal: NodeJS.Signals) => {
-    say(`${signal}: draining (up to ${formatDuration(running.drainTimeoutMs)})`)
+    const deregister = running.controlPlaneAddress === undefined ? '' : 'deregistering, then '
+    say(`${signal}: ${deregister}draining (up to ${formatDuration(running.drainTimeoutMs)})`)
     running.close().then(
       () => {
         say('stopped')
@@ -79,9 +83,15 @@ async function run(command: Extract<ProxyCommand, { kind: 'run' }>): Promise<num
     stopSignal = signal
     if (proxy) drain(proxy, signal)
   }
+  const reload = (running: MeshProxy) => {
+    void running.reload().then((result) => {
+      // A file reload reports itself; with no file there is nothing to say but that.
+      if (!result.ok && command.configFile === undefined) say(`SIGHUP: ${result.error}`)
+    })
+  }
   const onHangup = () => {
     if (stopSignal !== undefined) return
-    if (proxy) void proxy.reload()
+    if (proxy) reload(proxy)
     else reloadPending = true
   }
   process.on('SIGTERM', onStop)
@@ -90,8 +100,21 @@ async function run(command: Extract<ProxyCommand, { kind: 'run' }>): Promise<num
 
   // Loaded here, not at the top, so --help works even where the native addon does not load.
   const { MeshProxy } = await import('../proxy/index.js')
+  const connected = command.controlPlane
   proxy = await MeshProxy.start({
     configFile: command.configFile,
+    ...(connected === undefined
+      ? {}
+      : {
+          controlPlane: {
+            address: connected.address,
+            name: connected.name,
+            namespace: connected.namespace,
+            token: connected.token,
+            advertiseAddress: connected.advertiseAddress,
+            services: connected.services,
+          },
+        }),
     adminListen: command.adminListen,
     workerThreads: command.workerThreads,
     drainTimeoutMs: command.drainTimeoutMs,
@@ -103,10 +126,10 @@ async function run(command: Extract<ProxyCommand, { kind: 'run' }>): Promise<num
     }
     throw err
   })
-  say(describeStart(proxy, command.configFile))
+  say(describeStart(proxy, command))
 
   if (stopSignal !== undefined) drain(proxy, stopSignal)
-  else if (reloadPending) void proxy.reload()
+  else if (reloadPending) reload(proxy)
   return finished
 }
 

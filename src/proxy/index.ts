@@ -4,9 +4,11 @@ export type {
   ApplyTrigger,
   CloseOptions,
   ConfigInForce,
+  ControlPlaneView,
   ListenerDetail,
   MeshProxyEvent,
   MeshProxyOptions,
   ProxyListeners,
   ReloadResult,
 } from './mesh-proxy.js'
+export type { ControlPlaneOptions } from './control-plane-options.js'

@@ -3,9 +3,20 @@
 // the engine only ever sees a validated, compiled snapshot, and a rejected one changes nothing.
 
 import { BindingEngine } from '../../native/index.js'
-import { ConfigError } from '../config/index.js'
+import { ConfigError, messageOf } from '../config/index.js'
+import { ControlPlaneClient } from '../control/control-plane-client.js'
+import type { PushToApply } from '../control/discovery-client.js'
+import { decodeResources, type HeldResources } from '../control/push-state.js'
+import type { InboundPort } from '../control/registration.js'
 import { ProxyMetrics } from '../metrics/index.js'
+import { formatHostPort, parseHostPort } from './address.js'
 import { AdminServer } from './admin-server.js'
+import {
+  checkControlPlaneOptions,
+  type ControlPlaneOptions,
+  type ControlPlaneSettings,
+} from './control-plane-options.js'
+import { defaultLocalProxy, loadLocalProxy, prepareLocalOnly, preparePushed, type LocalProxy } from './connected-config.js'
 import { prepareConfig, type ConfigInput, type PreparedConfig } from './prepare.js'
 import { FileWatcher } from './watch.js'
 
@@ -17,6 +28,13 @@ if (typeof Symbol.asyncDispose !== 'symbol') {
 export const DEFAULT_DRAIN_TIMEOUT_MS = 10_000
 
 export interface MeshProxyOptions {
+  /**
+   * Connected mode: Services, routes and policies come from mesh-control, and the proxy
+   * registers its inbound ports there. `configFile`/`config`/`resources` are then optional
+   * and may hold only this proxy's Proxy resource (without one: outbound 127.0.0.1:4140,
+   * admin 127.0.0.1:4191, no inbound).
+   */
+  controlPlane?: ControlPlaneOptions
   /** A resource file (YAML or JSON, one or many documents); re-read by `reload()`. */
   configFile?: string
   /** Resource documents as YAML or JSON text. */
@@ -46,12 +64,33 @@ export interface MeshProxyOptions {
 }
 
 /** What led to a config being applied. */
-export type ApplyTrigger = 'start' | 'apply' | 'reload'
+export type ApplyTrigger = 'start' | 'apply' | 'reload' | 'control-plane'
 
 export type MeshProxyEvent =
   | { type: 'warning'; message: string }
-  | { type: 'applied'; trigger: ApplyTrigger; version: number; source: string }
-  | { type: 'rejected'; trigger: ApplyTrigger; version: number; source: string; errors: readonly string[] }
+  | {
+      type: 'applied'
+      trigger: ApplyTrigger
+      version: number
+      source: string
+      /** Connected mode, trigger `control-plane`: the pushed version now in force. */
+      controlPlaneVersion?: string
+    }
+  | {
+      type: 'rejected'
+      trigger: ApplyTrigger
+      version: number
+      source: string
+      errors: readonly string[]
+      /** Connected mode, trigger `control-plane`: the pushed version that was NACKed. */
+      controlPlaneVersion?: string
+    }
+  /** Connected mode: a Discovery stream delivered its first push. */
+  | { type: 'connected'; controlPlane: string; proxyId: string }
+  /** Connected mode: a stream ended (or could not open); the next attempt is in `retryInMs`. */
+  | { type: 'disconnected'; controlPlane: string; reason: string; retryInMs: number; wasConnected: boolean }
+  /** Connected mode: the inbound endpoints are registered under a (new) lease. */
+  | { type: 'registered'; controlPlane: string; endpoints: readonly string[]; ttlMs: number }
 
 /** Bound addresses of the data-plane listeners. */
 export interface ProxyListeners {
@@ -86,6 +125,23 @@ export interface ConfigInForce {
   appliedAt: string
   resources: readonly unknown[]
   warnings: readonly string[]
+  /** Connected mode only. */
+  controlPlane?: ControlPlaneView
+}
+
+/** Where a connected proxy's config comes from, and how that stands. */
+export interface ControlPlaneView {
+  /** mesh-control's `HOST:PORT`. */
+  address: string
+  service: string
+  namespace: string
+  proxyId: string
+  /** A Discovery stream is open and has delivered a push. */
+  connected: boolean
+  /** The control-plane version of the push in force; null until the first one. */
+  version: string | null
+  /** The registered endpoints (`IP:PORT`); empty when nothing is registered. */
+  registered: string[]
 }
 
 export interface ApplyOptions {
@@ -103,17 +159,22 @@ interface InForce {
 
 type State = 'running' | 'closing' | 'closed'
 
-function firstLine(message: string): string {
-  return message.split('\n', 1)[0] ?? ''
+/** Connected-mode state: the identity, the local Proxy and what the control plane sent. */
+interface Connected {
+  settings: ControlPlaneSettings
+  /** `control-plane HOST:PORT`: the source of every config in connected mode. */
+  source: string
+  local: LocalProxy
+  client?: ControlPlaneClient
+  /** The control-plane version in force; undefined until the first push is applied. */
+  version?: string
+  /** The pushed resources in force (the state that version produced). */
+  pushed?: HeldResources
 }
 
 function errorsOf(err: unknown): readonly string[] {
   if (err instanceof ConfigError) return err.errors
-  return [firstLine(err instanceof Error ? err.message : String(err))]
-}
-
-function messageOf(err: unknown): string {
-  return firstLine(err instanceof Error ? err.message : String(err))
+  return [messageOf(err)]
 }
 
 function defaultLogger(line: string): void {
@@ -133,6 +194,7 @@ export class MeshProxy {
   /** What the running engine and admin server were started with; a reload cannot change them. */
   private readonly workerThreads: number
   private readonly adminListen: string
+  private connected: Connected | undefined
 
   private constructor(
     private readonly options: MeshProxyOptions,
@@ -155,8 +217,13 @@ export class MeshProxy {
    * listener cannot bind; nothing keeps running then.
    */
   static async start(options: MeshProxyOptions): Promise<MeshProxy> {
+    const controlPlane = options.controlPlane === undefined ? undefined : checkControlPlaneOptions(options.controlPlane)
     const given = [options.configFile, options.config, options.resources].filter((v) => v !== undefined).length
-    if (given !== 1) throw new TypeError('MeshProxy.start needs exactly one of configFile, config or resources')
+    if (controlPlane !== undefined) {
+      if (given > 1) throw new TypeError('MeshProxy.start takes at most one of configFile, config or resources with controlPlane')
+    } else if (given !== 1) {
+      throw new TypeError('MeshProxy.start needs exactly one of configFile, config or resources (or controlPlane)')
+    }
     if (options.workerThreads !== undefined && !(Number.isInteger(options.workerThreads) && options.workerThreads >= 1)) {
       throw new TypeError(`workerThreads: expected a whole number of at least 1, got ${options.workerThreads}`)
     }
@@ -164,17 +231,31 @@ export class MeshProxy {
       throw new TypeError(`drainTimeoutMs: expected a whole number of milliseconds, got ${options.drainTimeoutMs}`)
     }
 
-    const input: ConfigInput =
+    const input: ConfigInput | undefined =
       options.configFile !== undefined
         ? { kind: 'file', path: options.configFile }
         : options.config !== undefined
           ? { kind: 'text', text: options.config, label: options.source ?? 'config' }
-          : { kind: 'resources', resources: options.resources ?? [], label: options.source ?? 'resources' }
-    const prepared = await prepareConfig(input)
+          : options.resources !== undefined
+            ? { kind: 'resources', resources: options.resources, label: options.source ?? 'resources' }
+            : undefined
+    let connected: Connected | undefined
+    let prepared: PreparedConfig
+    if (controlPlane !== undefined) {
+      const identity = { name: controlPlane.name, namespace: controlPlane.namespace }
+      const local = input === undefined ? defaultLocalProxy(identity) : await loadLocalProxy(input, identity)
+      const source = `control-plane ${controlPlane.address}`
+      connected = { settings: controlPlane, source, local }
+      // Listeners bind now (a port in use fails the start); Services arrive with the first push.
+      prepared = prepareLocalOnly(local, source)
+    } else {
+      prepared = await prepareConfig(input as ConfigInput)
+    }
 
     const workerThreads = options.workerThreads ?? prepared.settings.workerThreads
     const engine = new BindingEngine({ workerThreads })
     const proxy = new MeshProxy(options, engine, prepared)
+    proxy.connected = connected
     try {
       proxy.commit(prepared, 'start')
       if (proxy.adminListen !== 'off') {
@@ -182,7 +263,12 @@ export class MeshProxy {
         proxy.admin = await AdminServer.listen(
           proxy.adminListen,
           {
-            ready: () => proxy.state === 'running' && proxy.inForce !== undefined,
+            // Connected: not before the first push, however long the control plane takes;
+            // after it, ready even while the control plane is away (the last config serves).
+            ready: () =>
+              proxy.state === 'running' &&
+              proxy.inForce !== undefined &&
+              (proxy.connected === undefined || proxy.connected.version !== undefined),
             metrics: () => proxy.metrics.render(),
             config: () => proxy.config,
           },
@@ -192,6 +278,7 @@ export class MeshProxy {
         })
       }
       if (options.configFile !== undefined && (options.watch ?? true)) proxy.watch(options.configFile)
+      if (proxy.connected) proxy.connect(proxy.connected)
     } catch (err) {
       await proxy.close({ drainTimeoutMs: 0 }).catch(() => {})
       throw err
@@ -254,13 +341,42 @@ export class MeshProxy {
   get config(): ConfigInForce | undefined {
     const inForce = this.inForce
     if (!inForce) return undefined
-    return {
+    const view: ConfigInForce = {
       version: inForce.version,
       source: inForce.prepared.source,
       appliedAt: inForce.appliedAt.toISOString(),
       resources: inForce.prepared.resources,
       warnings: inForce.prepared.warnings,
     }
+    const connected = this.connected
+    if (connected) {
+      const client = connected.client
+      view.controlPlane = {
+        address: connected.settings.address,
+        service: connected.settings.name,
+        namespace: connected.settings.namespace,
+        proxyId: client?.proxyId ?? connected.settings.proxyId ?? '',
+        connected: client?.connected ?? false,
+        version: connected.version ?? null,
+        registered: (client?.lease?.endpoints ?? []).map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
+      }
+    }
+    return view
+  }
+
+  /** Connected mode: the control plane's address, or undefined in standalone mode. */
+  get controlPlaneAddress(): string | undefined {
+    return this.connected?.settings.address
+  }
+
+  /** Connected mode: the proxy id sent in Hello and Register. */
+  get proxyId(): string | undefined {
+    return this.connected?.client?.proxyId
+  }
+
+  /** Connected mode: the control-plane version in force, undefined before the first push. */
+  get controlPlaneVersion(): string | undefined {
+    return this.connected?.version
   }
 
   /**
@@ -270,6 +386,9 @@ export class MeshProxy {
    */
   async apply(input: string | readonly unknown[], options: ApplyOptions = {}): Promise<number> {
     this.assertOpen('apply to')
+    if (this.connected) {
+      throw new Error('apply() is not available in connected mode: resources come from the control plane (meshctl apply)')
+    }
     const configInput: ConfigInput =
       typeof input === 'string'
         ? { kind: 'text', text: input, label: options.source ?? 'config' }
@@ -306,7 +425,12 @@ export class MeshProxy {
   }
 
   private enqueueReload(fromWatch: boolean): Promise<ReloadResult> {
-    const run = this.reloads.then(() => this.reloadNow(fromWatch))
+    return this.enqueue(() => this.reloadNow(fromWatch))
+  }
+
+  /** Config changes (reloads, pushes) run one at a time, in the order they came. */
+  private enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.reloads.then(task)
     this.reloads = run.catch(() => {})
     return run
   }
@@ -317,16 +441,27 @@ export class MeshProxy {
       return { ok: false, version: this.version, error: 'the proxy is closed', errors: ['the proxy is closed'] }
     }
     if (file === undefined) {
-      const error = 'nothing to reload: the proxy was not started from a configFile'
+      const error = this.connected
+        ? 'nothing to reload: no config file; the config comes from the control plane'
+        : 'nothing to reload: the proxy was not started from a configFile'
       return { ok: false, version: this.version, error, errors: [error] }
     }
 
     try {
-      const prepared = await prepareConfig({ kind: 'file', path: file })
+      let local: LocalProxy | undefined
+      let prepared: PreparedConfig
+      if (this.connected) {
+        // The file holds only the local Proxy; recombine it with what was pushed.
+        local = await loadLocalProxy({ kind: 'file', path: file }, this.connected.settings)
+        prepared = this.prepareConnected(this.connected, local)
+      } else {
+        prepared = await prepareConfig({ kind: 'file', path: file })
+      }
       if (this.state !== 'running') {
         return { ok: false, version: this.version, error: 'the proxy is closed', errors: ['the proxy is closed'] }
       }
       if (this.inForce && fingerprint(prepared) === this.inForce.fingerprint) {
+        if (this.connected && local) this.connected.local = local
         // Editors often write a file more than once per save; an unchanged file is not news.
         if (!fromWatch) {
           this.metrics.recordReload('success')
@@ -335,6 +470,10 @@ export class MeshProxy {
         return { ok: true, version: this.version, changed: false }
       }
       this.commit(prepared, 'reload')
+      if (this.connected && local) {
+        this.connected.local = local
+        this.connected.client?.setInboundPorts(this.inboundPorts())
+      }
       this.metrics.recordReload('success')
       this.log(`reload of ${file}: config version ${this.version} in force`)
       return { ok: true, version: this.version, changed: true }
@@ -366,6 +505,10 @@ export class MeshProxy {
     this.state = 'closing'
     this.watcher?.close()
     this.watcher = undefined
+    // Withdraw the endpoints before draining, so clients stop choosing this workload while
+    // it still finishes what it has; bounded, so an absent control plane cannot stall it.
+    const client = this.connected?.client
+    if (client) await client.close(this.connected?.settings.deregisterTimeoutMs).catch(() => {})
     try {
       await this.engine.shutdown(Math.max(0, Math.round(drainTimeoutMs)))
     } finally {
@@ -375,8 +518,10 @@ export class MeshProxy {
   }
 
   /** Puts a prepared config in force in the engine; throws and changes nothing on refusal. */
-  private commit(prepared: PreparedConfig, trigger: ApplyTrigger): void {
+  private commit(prepared: PreparedConfig, trigger: ApplyTrigger, controlPlaneVersion?: string): void {
     const restartOnly = this.restartOnlyChanges(prepared)
+    // Pushes repeat the whole set; a warning already reported for the config in force is not news.
+    const reported = this.connected && this.inForce ? new Set(this.inForce.prepared.warnings) : new Set<string>()
     let version: number
     try {
       version = this.engine.apply(prepared.compiled)
@@ -385,11 +530,110 @@ export class MeshProxy {
       throw new ConfigError([`${prepared.label}: ${messageOf(err)}`])
     }
     this.inForce = { version, appliedAt: new Date(), prepared, fingerprint: fingerprint(prepared) }
-    for (const warning of [...prepared.warnings, ...restartOnly]) {
+    for (const warning of [...prepared.warnings.filter((w) => !reported.has(w)), ...restartOnly]) {
       this.log(warning)
       this.emit({ type: 'warning', message: warning })
     }
-    this.emit({ type: 'applied', trigger, version, source: prepared.source })
+    this.emit({
+      type: 'applied',
+      trigger,
+      version,
+      source: prepared.source,
+      ...(controlPlaneVersion === undefined ? {} : { controlPlaneVersion }),
+    })
+  }
+
+  /** The local Proxy combined with the pushed resources in force (or alone before the first push). */
+  private prepareConnected(connected: Connected, local: LocalProxy): PreparedConfig {
+    if (connected.pushed === undefined) return prepareLocalOnly(local, connected.source)
+    return preparePushed(local, decodeResources(connected.pushed), connected.source)
+  }
+
+  /** Connected mode, once the listeners are bound: open the stream, register the inbound ports. */
+  private connect(connected: Connected): void {
+    const settings = connected.settings
+    const client = new ControlPlaneClient({
+      address: settings.address,
+      token: settings.token,
+      service: settings.name,
+      namespace: settings.namespace,
+      proxyId: settings.proxyId,
+      advertiseAddress: settings.advertiseAddress,
+      wants: settings.wants,
+      backoff: settings.backoff,
+      apply: (push) => this.enqueue(() => this.applyPush(connected, push)),
+      log: this.log,
+      onConnected: () => this.emit({ type: 'connected', controlPlane: settings.address, proxyId: client.proxyId }),
+      onDisconnected: (ended) =>
+        this.emit({
+          type: 'disconnected',
+          controlPlane: settings.address,
+          reason: ended.reason,
+          retryInMs: ended.retryInMs,
+          wasConnected: ended.wasConnected,
+        }),
+      onRegistered: (lease) =>
+        this.emit({
+          type: 'registered',
+          controlPlane: settings.address,
+          endpoints: lease.endpoints.map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
+          ttlMs: lease.ttlMs,
+        }),
+    })
+    connected.client = client
+    client.start(this.inboundPorts())
+  }
+
+  /**
+   * One push: the local Proxy plus the pushed state, through the standalone validator and
+   * compiler, into the engine. Throws (the client NACKs) and changes nothing when rejected;
+   * an identical result is acknowledged without touching the engine.
+   */
+  private async applyPush(connected: Connected, push: PushToApply): Promise<void> {
+    if (this.state !== 'running') throw new Error('the proxy is shutting down')
+    const cpVersion = push.version
+    try {
+      const prepared = preparePushed(connected.local, decodeResources(push.state), connected.source)
+      if (this.inForce && fingerprint(prepared) === this.inForce.fingerprint) {
+        connected.version = cpVersion
+        connected.pushed = push.state
+        this.metrics.recordReload('success')
+        this.log(`control-plane version ${cpVersion}: no change for this proxy; config version ${this.version} stays in force`)
+        return
+      }
+      this.commit(prepared, 'control-plane', cpVersion)
+    } catch (err) {
+      const errors = errorsOf(err)
+      this.metrics.recordReload('failure')
+      this.log(`control-plane version ${cpVersion} rejected: ${messageOf(err)}; config version ${this.version} stays in force`)
+      this.emit({
+        type: 'rejected',
+        trigger: 'control-plane',
+        version: this.version,
+        source: connected.source,
+        errors,
+        controlPlaneVersion: cpVersion,
+      })
+      throw err
+    }
+    connected.version = cpVersion
+    connected.pushed = push.state
+    this.metrics.recordReload('success')
+    this.log(`control-plane version ${cpVersion} applied (config version ${this.version})`)
+  }
+
+  /** The bound inbound listeners as registered: bound port, the Proxy inbound's protocol. */
+  private inboundPorts(): InboundPort[] {
+    const proxy = this.connected?.local.proxy
+    if (!proxy) return []
+    const ports: InboundPort[] = []
+    for (const listener of this.engine.listeners()) {
+      if (listener.kind !== 'inbound') continue
+      const inbound = proxy.inbound.find((i) => formatHostPort(i.address, i.port) === listener.configured)
+      const bound = parseHostPort(listener.bound)
+      if (inbound && bound) ports.push({ port: bound.port, protocol: inbound.protocol })
+    }
+    return ports
   }
 
   /** Proxy fields the running process cannot change: reported, never silently dropped. */

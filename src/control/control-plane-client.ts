@@ -1,0 +1,148 @@
+// Everything a connected proxy does with its control plane, behind one object: the shared
+// channel, the Discovery stream (config in) and the Registry lease (endpoints out). The
+// proxy hands it a way to apply pushes and the inbound ports to register; it hands back
+// one log line per fact and a few events.
+
+import { formatHostPort, parseHostPort } from '../proxy/address.js'
+import { formatDelay, type BackoffOptions } from './backoff.js'
+import { ControlPlaneChannel } from './channel.js'
+import { DiscoveryClient, type PushToApply, type StreamEnded } from './discovery-client.js'
+import { buildVersion, newProxyId } from './identity.js'
+import { localAddressToward } from './local-address.js'
+import type { HeldResources } from './push-state.js'
+import type { ResourceKey } from './proto.js'
+import { Registration, type InboundPort, type Lease } from './registration.js'
+
+export const DEFAULT_DEREGISTER_TIMEOUT_MS = 1_000
+
+export interface ControlPlaneClientOptions {
+  /** `HOST:PORT` of mesh-control (a host name or an IP; IPv6 in brackets). */
+  address: string
+  token: string
+  service: string
+  namespace: string
+  /** Default `<hostname>-<pid>-<random>`. */
+  proxyId?: string
+  /** The IP to register; default: the local address of a connection to the control plane. */
+  advertiseAddress?: string
+  /** Hello.wants: the Services this proxy needs; empty means every Service. */
+  wants?: readonly ResourceKey[]
+  backoff?: BackoffOptions
+  /** Validates, compiles and applies a push; throws to NACK it. */
+  apply: (push: PushToApply) => Promise<void>
+  log: (line: string) => void
+  onConnected?: () => void
+  onDisconnected?: (ended: StreamEnded) => void
+  onRegistered?: (lease: Lease) => void
+}
+
+export class ControlPlaneClient {
+  readonly proxyId: string
+  /** The control plane's address as given (`HOST:PORT`). */
+  readonly target: string
+  private readonly channel: ControlPlaneChannel
+  private readonly discovery: DiscoveryClient
+  private readonly registration: Registration
+  private readonly host: string
+  private readonly port: number
+  private closing: Promise<void> | undefined
+
+  constructor(private readonly options: ControlPlaneClientOptions) {
+    const parsed = parseHostPort(options.address)
+    if (parsed === null || parsed.port === 0) throw new TypeError(`control plane address: expected HOST:PORT, got ${JSON.stringify(options.address)}`)
+    this.host = parsed.host
+    this.port = parsed.port
+    this.target = formatHostPort(parsed.host, parsed.port)
+    this.proxyId = options.proxyId ?? newProxyId()
+    this.channel = new ControlPlaneChannel({ target: this.target, token: options.token, backoff: options.backoff })
+
+    this.registration = new Registration({
+      channel: this.channel,
+      service: options.service,
+      namespace: options.namespace,
+      proxyId: this.proxyId,
+      address: () => this.advertisedAddress(),
+      backoff: options.backoff,
+      log: options.log,
+      onRegistered: options.onRegistered,
+    })
+
+    this.discovery = new DiscoveryClient({
+      channel: this.channel,
+      backoff: options.backoff,
+      hello: async () => ({
+        service: options.service,
+        namespace: options.namespace,
+        proxyId: this.proxyId,
+        // Informational for the server; a control plane that is unreachable right now
+        // cannot be asked for our address, and the stream would fail anyway.
+        endpoints: await this.registration.endpoints().catch(() => []),
+        buildVersion: buildVersion(),
+        wants: [...(options.wants ?? [])],
+      }),
+      apply: options.apply,
+      onConnected: () => {
+        options.log(`connected to control plane ${this.target} as ${options.namespace}/${options.service} (proxy id ${this.proxyId})`)
+        options.onConnected?.()
+      },
+      onStreamEnded: (ended) => {
+        const delay = formatDelay(ended.retryInMs)
+        options.log(
+          ended.wasConnected
+            ? `disconnected from control plane ${this.target}: ${ended.reason}; reconnecting in ${delay}`
+            : `cannot reach control plane ${this.target}: ${ended.reason}; retrying in ${delay}`,
+        )
+        options.onDisconnected?.(ended)
+      },
+    })
+  }
+
+  /** Opens the Discovery stream and registers `ports` (the inbound listeners, already bound). */
+  start(ports: readonly InboundPort[]): void {
+    this.registration.setPorts(ports)
+    this.discovery.start()
+  }
+
+  /** The inbound listeners changed (a new local Proxy): register what is bound now. */
+  setInboundPorts(ports: readonly InboundPort[]): void {
+    this.registration.setPorts(ports)
+  }
+
+  get connected(): boolean {
+    return this.discovery.connected
+  }
+
+  get lastAckedVersion(): string {
+    return this.discovery.lastAckedVersion
+  }
+
+  /** The pushed resources in force (the last ACKed state). */
+  get held(): HeldResources {
+    return this.discovery.held
+  }
+
+  get lease(): Lease | undefined {
+    return this.registration.lease
+  }
+
+  /**
+   * Ends the stream, withdraws the lease (waiting at most `deregisterTimeoutMs`), closes
+   * the channel. Idempotent.
+   */
+  close(deregisterTimeoutMs = DEFAULT_DEREGISTER_TIMEOUT_MS): Promise<void> {
+    this.closing ??= (async () => {
+      this.discovery.stop()
+      try {
+        await this.registration.stop(deregisterTimeoutMs)
+      } finally {
+        this.channel.close()
+      }
+    })()
+    return this.closing
+  }
+
+  private advertisedAddress(): Promise<string> {
+    if (this.options.advertiseAddress !== undefined) return Promise.resolve(this.options.advertiseAddress)
+    return localAddressToward(this.host, this.port)
+  }
+}
