@@ -1,0 +1,188 @@
+// `mesh-control`: a thin shell over MeshControl. Parses flags, starts the server, says
+// where it listens and what it holds in one line on stderr, and stops cleanly on
+// SIGTERM/SIGINT. Failures are one line `mesh-control: <reason>`: exit 2 for usage, 1 for
+// anything at run time (port in use, unusable data dir, corrupt store).
+
+import { isLoopbackAddress } from '../config/address.js'
+import { formatDuration, parseDuration, parseHostPort } from '../config/index.js'
+import type { MeshControl } from '../controlplane/index.js'
+import {
+  EXIT_RUNTIME,
+  flagValue,
+  hasFlag,
+  packageVersion,
+  quietGrpcLogs,
+  reporter,
+  runFromCommandLine as runEntry,
+  scanArgs,
+  treatAsUserError,
+  UsageError,
+  type FlagSpec,
+} from './common.js'
+
+const COMMAND = 'mesh-control'
+export const DEFAULT_DATA_DIR = './.mesh-control'
+const MIN_LEASE_TTL_MS = 100
+const MAX_LEASE_TTL_MS = 24 * 3_600_000
+
+export const MESH_CONTROL_USAGE = `Usage: mesh-control [options]
+
+Runs the mesh's control plane: stores Services, routes and policies (applied with
+meshctl), registers proxies' endpoints under leases, health-checks endpoints, and
+pushes to each connected proxy what its traffic can reach. gRPC on one address.
+
+Options:
+      --listen HOST:PORT        gRPC listen address (default 127.0.0.1:7443; port 0 picks one)
+      --data-dir DIR            where state lives (default ${DEFAULT_DATA_DIR}); survives restarts
+      --store file|etcd         the store: file (default, in --data-dir); etcd is not
+                                available in this version
+      --etcd-endpoints URL,...  etcd endpoints, with --store etcd
+      --trust-domain DOMAIN     the mesh's SPIFFE trust domain (default mesh.local)
+      --lease-ttl DURATION      how long a registered endpoint lives without a heartbeat
+                                (default 10s; proxies heartbeat every third of it)
+  -h, --help                    show this help
+  -V, --version                 show the version
+
+Create a join token per workload with: meshctl token create --name SERVICE
+Signals: SIGTERM/SIGINT stop the server and exit 0 (a second one exits at once).
+`
+
+export type ControlCommand =
+  | { kind: 'help' }
+  | { kind: 'version' }
+  | { kind: 'run'; listen?: string; dataDir: string; trustDomain?: string; leaseTtlMs?: number }
+
+const FLAGS = {
+  listen: { names: ['--listen'], value: true },
+  dataDir: { names: ['--data-dir'], value: true },
+  store: { names: ['--store'], value: true },
+  etcdEndpoints: { names: ['--etcd-endpoints'], value: true },
+  trustDomain: { names: ['--trust-domain'], value: true },
+  leaseTtl: { names: ['--lease-ttl'], value: true },
+  help: { names: ['-h', '--help'], value: false },
+  version: { names: ['-V', '--version'], value: false },
+} satisfies Record<string, FlagSpec>
+
+/** SPIFFE trust domain characters (lower case letters, digits, `.`, `-`, `_`). */
+const TRUST_DOMAIN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/
+
+export function parseControlArgs(argv: readonly string[]): ControlCommand {
+  const args = scanArgs(argv, Object.values(FLAGS), 'mesh-control --help')
+  if (args.positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(args.positionals[0])}`)
+  if (hasFlag(args, '-h')) return { kind: 'help' }
+  if (hasFlag(args, '-V')) return { kind: 'version' }
+
+  const listen = flagValue(args, '--listen')
+  if (listen !== undefined) {
+    try {
+      parseHostPort(listen, { allowPortZero: true })
+    } catch (err) {
+      throw new UsageError(`--listen: ${(err as Error).message}`)
+    }
+  }
+  const dataDir = flagValue(args, '--data-dir') ?? DEFAULT_DATA_DIR
+  if (dataDir === '') throw new UsageError('--data-dir needs a directory')
+
+  const store = flagValue(args, '--store') ?? 'file'
+  if (store === 'etcd') throw new UsageError('--store etcd: the etcd store is not available in this version (use --store file)')
+  if (store !== 'file') throw new UsageError(`--store: expected file or etcd, got ${JSON.stringify(store)}`)
+  if (hasFlag(args, '--etcd-endpoints')) throw new UsageError('--etcd-endpoints is only used with --store etcd')
+
+  const trustDomain = flagValue(args, '--trust-domain')
+  if (trustDomain !== undefined && !TRUST_DOMAIN.test(trustDomain)) {
+    throw new UsageError(
+      `--trust-domain: expected a trust domain of lower case letters, digits, ".", "-" and "_" (e.g. mesh.local), got ${JSON.stringify(trustDomain)}`,
+    )
+  }
+
+  let leaseTtlMs: number | undefined
+  const leaseTtl = flagValue(args, '--lease-ttl')
+  if (leaseTtl !== undefined) {
+    try {
+      leaseTtlMs = parseDuration(leaseTtl)
+    } catch {
+      leaseTtlMs = Number.NaN
+    }
+    if (!(leaseTtlMs >= MIN_LEASE_TTL_MS && leaseTtlMs <= MAX_LEASE_TTL_MS)) {
+      throw new UsageError(
+        `--lease-ttl: expected a duration from ${formatDuration(MIN_LEASE_TTL_MS)} to ${formatDuration(MAX_LEASE_TTL_MS)} like 10s or 1m, got ${JSON.stringify(leaseTtl)}`,
+      )
+    }
+  }
+  return { kind: 'run', listen, dataDir, trustDomain, leaseTtlMs }
+}
+
+/** A warning when the unauthenticated Admin API is reachable beyond this host. */
+export function adminExposureWarning(address: string): string | undefined {
+  if (isLoopbackAddress(parseHostPort(address, { allowPortZero: true }).host)) return undefined
+  return `warning: the Admin API (meshctl) is not authenticated in this version; anyone who can reach ${address} can change the mesh`
+}
+
+async function run(command: Extract<ControlCommand, { kind: 'run' }>): Promise<number> {
+  const { say, fail } = reporter(COMMAND)
+  // Signals are taken over before the start, so a stop request during it is not lost.
+  let control: MeshControl | undefined
+  let stopSignal: NodeJS.Signals | undefined
+  let finish: (status: number) => void = () => {}
+  const finished = new Promise<number>((resolve) => (finish = resolve))
+
+  const stop = (running: MeshControl, signal: NodeJS.Signals) => {
+    say(`${signal}: stopping`)
+    running.close().then(
+      () => finish(0),
+      (err: unknown) => finish(fail(err)),
+    )
+  }
+  const onStop = (signal: NodeJS.Signals) => {
+    if (stopSignal !== undefined) {
+      say(`${signal} again: exiting at once`)
+      process.exit(EXIT_RUNTIME)
+    }
+    stopSignal = signal
+    if (control) stop(control, signal)
+  }
+  process.on('SIGTERM', onStop)
+  process.on('SIGINT', onStop)
+
+  const { MeshControl, MeshControlError } = await import('../controlplane/index.js')
+  treatAsUserError(MeshControlError)
+  quietGrpcLogs(await import('@grpc/grpc-js'))
+  control = await MeshControl.start({
+    listen: command.listen,
+    dataDir: command.dataDir,
+    trustDomain: command.trustDomain,
+    leaseTtlMs: command.leaseTtlMs,
+    logger: say,
+  })
+  // MeshControl itself logs where it serves and what it restored (through `say`).
+  const exposure = adminExposureWarning(control.address)
+  if (exposure !== undefined) say(exposure)
+
+  if (stopSignal !== undefined) stop(control, stopSignal)
+  return finished
+}
+
+/** Runs the command line and returns the exit status; never throws. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const { fail } = reporter(COMMAND)
+  try {
+    const command = parseControlArgs(argv)
+    switch (command.kind) {
+      case 'help':
+        process.stdout.write(MESH_CONTROL_USAGE)
+        return 0
+      case 'version':
+        process.stdout.write(`mesh-control ${packageVersion()}\n`)
+        return 0
+      case 'run':
+        return await run(command)
+    }
+  } catch (err) {
+    return fail(err)
+  }
+}
+
+/** The `bin/mesh-control.js` entry. */
+export function runFromCommandLine(): void {
+  runEntry(COMMAND, main)
+}
