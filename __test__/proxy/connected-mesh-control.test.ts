@@ -141,7 +141,7 @@ describe('MeshProxy with the real mesh-control', () => {
         const found = (status.proxies ?? []).find((p) => p.proxyId === proxy.proxyId)
         return found?.lastReply === 'REPLY_STATE_NACK' ? found : undefined
       })
-      expect(row.error).toMatch(/^control-plane: httpRoutes\[\d\]\.rules\[0\]\.matches\[0\]\.path\.value: regular expression too large/)
+      expect(row.error).toMatch(/^control-plane: HTTPRoute "default\/huge": rules\[0\]\.matches\[0\]\.path\.value: regular expression too large/)
       expect(proxy.version).toBe(version)
       expect(seen(await h1({ port: outbound, host: 'orders' })).instance).toBe('v2')
     } finally {

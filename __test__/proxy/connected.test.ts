@@ -199,7 +199,7 @@ describe('MeshProxy connected mode', () => {
     const huge = httpRouteDoc('huge', 'orders-v1', [{ matches: [{ path: { type: 'RegularExpression', value: '/(a{1000}){1000}' } }] }])
     const reply = await stream.push({ resources: [...mesh('v1'), huge] })
     expect(reply).toMatchObject({ type: 'nack' })
-    expect(reply.type === 'nack' && reply.error).toMatch(/^control-plane: httpRoutes\[\d\]\.rules\[0\]\.matches\[0\]\.path\.value: regular expression too large/)
+    expect(reply.type === 'nack' && reply.error).toMatch(/^control-plane: HTTPRoute "default\/huge": rules\[0\]\.matches\[0\]\.path\.value: regular expression too large/)
     expect(proxy.version).toBe(2)
     expect(await instanceVia(p.outbound)).toBe('v1')
   })

@@ -38,6 +38,8 @@ export interface HttpApp {
   hits: number
   /** TCP connections accepted so far. */
   connections: number
+  /** When set, every response (health checks included) has this status: a broken instance. */
+  forcedStatus: number | undefined
   /** Emits 'request' (SeenRequest) as soon as a request's body has been read. */
   readonly events: EventEmitter
   resetHits(): void
@@ -58,6 +60,7 @@ export async function startHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
     address: '',
     hits: 0,
     connections: 0,
+    forcedStatus: undefined as number | undefined,
     events,
     resetHits() {
       app.hits = 0
@@ -81,7 +84,7 @@ export async function startHttpApp(opts: HttpAppOptions): Promise<HttpApp> {
       }
       events.emit('request', seen)
       const delay = (opts.delayMs ?? 0) + Number(url.searchParams.get('delay') ?? 0)
-      const status = Number(url.searchParams.get('status') ?? 200)
+      const status = app.forcedStatus ?? Number(url.searchParams.get('status') ?? 200)
       const respond = (): void => {
         if (res.writableEnded || res.destroyed) return
         const body = JSON.stringify(seen)

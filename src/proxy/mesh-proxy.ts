@@ -2,7 +2,7 @@
 // and connections), the admin server and the config file watch. Config goes in as resources;
 // the engine only ever sees a validated, compiled snapshot, and a rejected one changes nothing.
 
-import { BindingEngine } from '../../native/index.js'
+import { BindingEngine, type BindingProxyConfig } from '../../native/index.js'
 import { ConfigError, messageOf } from '../config/index.js'
 import { ControlPlaneClient } from '../control/control-plane-client.js'
 import type { PushToApply } from '../control/discovery-client.js'
@@ -170,6 +170,21 @@ interface Connected {
   version?: string
   /** The pushed resources in force (the state that version produced). */
   pushed?: HeldResources
+}
+
+/**
+ * The engine names a field by its position in the compiled config (`httpRoutes[2].rules[0]
+ * ...`); users wrote resources, so name the one it came from (`HTTPRoute "default/split":
+ * rules[0]...`).
+ */
+export function describeEngineError(message: string, compiled: BindingProxyConfig): string {
+  const match = /^(httpRoutes|services)\[(\d+)\]\.?/.exec(message)
+  if (!match) return message
+  const list = match[1] === 'httpRoutes' ? compiled.httpRoutes : compiled.services
+  const resource = list[Number(match[2])]
+  if (resource === undefined) return message
+  const kind = match[1] === 'httpRoutes' ? 'HTTPRoute' : 'Service'
+  return `${kind} "${resource.namespace}/${resource.name}": ${message.slice(match[0].length)}`
 }
 
 function errorsOf(err: unknown): readonly string[] {
@@ -527,7 +542,7 @@ export class MeshProxy {
       version = this.engine.apply(prepared.compiled)
     } catch (err) {
       // The engine names the field (`inbound[0].listen: cannot listen on ...`); say which file.
-      throw new ConfigError([`${prepared.label}: ${messageOf(err)}`])
+      throw new ConfigError([`${prepared.label}: ${describeEngineError(messageOf(err), prepared.compiled)}`])
     }
     this.inForce = { version, appliedAt: new Date(), prepared, fingerprint: fingerprint(prepared) }
     for (const warning of [...prepared.warnings.filter((w) => !reported.has(w)), ...restartOnly]) {
