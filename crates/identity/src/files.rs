@@ -36,13 +36,20 @@ pub struct StoredAuthority {
 }
 
 /// The CA of `data_dir`: loads `ca/ca.crt` + `ca/ca.key`, or creates a new root for
-/// `trust_domain` when there is none. Refuses a directory or key file that other users
+/// `trust_domain` when there is none (and `data_dir` itself, mode 0700, if missing). Refuses a directory or key file that other users
 /// can read, and a stored root of another trust domain.
 pub fn load_or_create(
     data_dir: &Path,
     trust_domain: &str,
     now: SystemTime,
 ) -> Result<StoredAuthority> {
+    if !exists(data_dir)? {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(DIR_MODE)
+            .create(data_dir)
+            .map_err(|e| io_error(data_dir, "cannot create", &e))?;
+    }
     let dir = data_dir.join(CA_DIR);
     ensure_private_dir(&dir)?;
     let cert_path = dir.join(CERT_FILE);
