@@ -62,6 +62,14 @@ function status(h: Harness): Promise<StatusResponse__Output> {
   return call(h.admin, 'Status', {})
 }
 
+/** The CSR with the last byte of its DER (inside the signature) flipped. */
+function tamperSignature(csrPem: string): string {
+  const der = Buffer.from(csrPem.replace(/-----[^-]+-----/g, '').replace(/\s+/g, ''), 'base64')
+  der[der.length - 1] = (der[der.length - 1] as number) ^ 0x01
+  const lines = der.toString('base64').match(/.{1,64}/g) as string[]
+  return `-----BEGIN CERTIFICATE REQUEST-----\n${lines.join('\n')}\n-----END CERTIFICATE REQUEST-----\n`
+}
+
 function mode(path: string): number {
   return statSync(path).mode & 0o777
 }
@@ -126,13 +134,12 @@ describe('Identity.Certify', () => {
     const { h, identity } = await start()
     const orders = await token(h, 'orders')
     const csrPem = new BindingWorkloadIdentity(ORDERS).csrPem()
-    // Flip one base64 character of the signature, at the end of the CSR.
-    const tampered = csrPem.replace(/(.)(=*\n-----END)/, (_m, c: string, end: string) => `${c === 'A' ? 'B' : 'A'}${end}`)
+    const tampered = tamperSignature(csrPem)
     const cases: [CertifyRequest, RegExp][] = [
       [{ csrPem, service: '' }, /^service: required$/],
       [{ csrPem: '', service: 'orders' }, /^csr_pem: required$/],
       [{ csrPem: 'hello', service: 'orders' }, /^csr_pem: expected a PEM "CERTIFICATE REQUEST"/],
-      [{ csrPem: tampered, service: 'orders' }, /^csr_pem: /],
+      [{ csrPem: tampered, service: 'orders' }, /^csr_pem: the signature does not verify with the CSR's own key$/],
       [{ csrPem: readFileSync(join(h.dataDir, 'ca', 'ca.crt'), 'utf8'), service: 'orders' }, /^csr_pem: expected a PEM "CERTIFICATE REQUEST"/],
     ]
     for (const [request, details] of cases) {

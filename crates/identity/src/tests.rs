@@ -625,7 +625,11 @@ fn data_dir_ca_is_created_private_and_reloaded_unchanged() {
     let dir = TempDir::new();
     let missing = dir.0.join("not-yet");
     files::load_or_create(&missing, TD, now()).unwrap();
-    assert_eq!(mode_of(&missing), 0o700, "a missing data dir is created private");
+    assert_eq!(
+        mode_of(&missing),
+        0o700,
+        "a missing data dir is created private"
+    );
     let first = files::load_or_create(&dir.0, TD, now()).unwrap();
     assert!(first.created);
     assert_eq!(mode_of(&dir.0.join(CA_DIR)), 0o700);
