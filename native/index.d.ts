@@ -9,6 +9,46 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * The control plane's certificate authority. The key stays in Rust: loaded from or
+ * written to files by this object, never returned.
+ */
+export declare class BindingCertificateAuthority {
+  /**
+   * The CA of a data dir: `<dataDir>/ca/ca.crt` and `ca.key`, created on first use (a
+   * new ECDSA P-256 root for `trustDomain`; the directory mode 0700, the key 0600,
+   * written atomically). Refuses files other users can read and a root of another
+   * trust domain.
+   */
+  static loadOrCreate(dataDir: string, trustDomain: string): BindingCertificateAuthority
+  /**
+   * A CA from an operator's files: `certPath` holds the CA certificate (optionally
+   * followed by its issuers), `keyPath` its PKCS#8 key.
+   */
+  static fromFiles(certPath: string, keyPath: string, trustDomain: string): BindingCertificateAuthority
+  /** True when loadOrCreate made a new root. */
+  get created(): boolean
+  get trustDomain(): string
+  /** The CA certificate (and the issuers it was given with), PEM. */
+  get certificatePem(): string
+  /**
+   * The roots among the CA's certificates, PEM: its share of the trust bundle. Empty
+   * for an intermediate given without its root.
+   */
+  get rootsPem(): string
+  get certificate(): BindingCertificateInfo
+  /** Why the CA cannot sign at `nowMs` (default now): expired or not yet valid; null when it can. */
+  validityProblem(nowMs?: number | undefined | null): string | null
+  /** Throws unless `bundle` trusts what this CA signs (checked with a throwaway certificate). */
+  checkTrustedBy(bundle: BindingTrustBundle): void
+  /**
+   * Signs a workload certificate for `spiffeId` with the key of `csrPem` (which must be
+   * ECDSA P-256 and correctly self-signed; its names are ignored), valid from now
+   * (minus a clock skew allowance) for `lifetimeSecs`, within the CA's own validity.
+   */
+  sign(csrPem: string, spiffeId: string, lifetimeSecs: number): BindingIssuedCertificate
+}
+
 /** One running data plane. Owns its own tokio runtime, listeners and connections. */
 export declare class BindingEngine {
   constructor(options?: BindingEngineOptions | undefined | null)
@@ -26,10 +66,89 @@ export declare class BindingEngine {
   shutdown(drainMs: number): Promise<void>
 }
 
+/** The roots of one trust domain; several during a root rotation. */
+export declare class BindingTrustBundle {
+  /** An empty bundle for `trustDomain`. */
+  constructor(trustDomain: string)
+  /**
+   * Adds every certificate of `pem` (each must be a CA certificate, of this trust
+   * domain if it names one); `source` labels errors. Returns how many were new.
+   */
+  addPem(pem: string, source: string): number
+  /** Adds the certificates of a PEM file; errors name the file. */
+  addFile(path: string): number
+  get trustDomain(): string
+  /** Every root, PEM, in the order added. */
+  get pem(): string
+  get roots(): Array<BindingCertificateInfo>
+  /**
+   * Verifies a peer's chain (leaf first) as a TLS handshake would, for `role`
+   * (`server` or `client`) at `nowMs` (default now); returns its SPIFFE id.
+   */
+  verify(certificateChainPem: string, role: 'server' | 'client', nowMs?: number | undefined | null): string
+}
+
+/**
+ * A proxy's workload identity: its key pairs are generated here, CSRs go out, and
+ * certificates come back in through install(), which checks them before use. Each
+ * certificate gets a fresh key; the previous certificate stays in force until the next
+ * one is installed.
+ */
+export declare class BindingWorkloadIdentity {
+  /**
+   * An identity for `spiffeId` (`spiffe://<trust domain>/ns/<namespace>/sa/<service>`),
+   * with no certificate yet.
+   */
+  constructor(spiffeId: string)
+  get spiffeId(): string
+  /**
+   * A CSR (PEM) for the key of the next certificate. The first call after an install
+   * (or ever) generates a new ECDSA P-256 key; later calls before the next install
+   * return a CSR for the same key, so retries do not pile up keys.
+   */
+  csrPem(): string
+  /**
+   * Installs the certificate the CA issued for the pending key, with the trust bundle
+   * that came with it. Throws (code IdentityUntrusted) unless the leaf is for the
+   * pending key and this identity and the chain verifies against `trustBundlePem` now;
+   * the certificate in force is then unchanged.
+   */
+  install(certificateChainPem: string, trustBundlePem: string): BindingCertificateInfo
+  /**
+   * Replaces the trust bundle (a root added or removed) without a new certificate.
+   * Throws unless the new bundle still trusts the certificate in force.
+   */
+  updateTrustBundle(trustBundlePem: string): void
+  /** The certificate in force, or null before the first install. */
+  get certificate(): BindingCertificateInfo | null
+  /** The certificate chain in force (public), PEM; null before the first install. */
+  get certificateChainPem(): string | null
+  /** The trust bundle in force, PEM; null before the first install. */
+  get trustBundlePem(): string | null
+  /**
+   * When to renew: `fraction` (default 0.7) of the certificate's life after its
+   * notBefore, in ms since the epoch; null before the first install.
+   */
+  renewAt(fraction?: number | undefined | null): number | null
+}
+
 export interface BindingBackendRef {
   /** `namespace/name`. */
   service: string
   weight: number
+}
+
+/** What a certificate says, for status pages and logs. */
+export interface BindingCertificateInfo {
+  /** RFC 4514 style subject (empty for workload certificates). */
+  subject: string
+  /** The SPIFFE id, or empty when the certificate names none. */
+  spiffeId: string
+  /** ms since the epoch. */
+  notBefore: number
+  notAfter: number
+  /** Hex serial number. */
+  serial: string
 }
 
 export interface BindingEndpoint {
@@ -87,6 +206,17 @@ export interface BindingInbound {
   protocol: 'auto' | 'http1' | 'http2' | 'grpc' | 'tcp'
   /** Service name for metric labels. */
   service: string
+}
+
+/** A certificate the CA issued. */
+export interface BindingIssuedCertificate {
+  /** Leaf first, then the CA's intermediates (none when the CA is a root). */
+  certificateChainPem: string
+  spiffeId: string
+  /** ms since the epoch. */
+  notBefore: number
+  notAfter: number
+  serial: string
 }
 
 export interface BindingListener {

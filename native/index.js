@@ -835,5 +835,8 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.BindingCertificateAuthority = nativeBinding.BindingCertificateAuthority
 module.exports.BindingEngine = nativeBinding.BindingEngine
+module.exports.BindingTrustBundle = nativeBinding.BindingTrustBundle
+module.exports.BindingWorkloadIdentity = nativeBinding.BindingWorkloadIdentity
 module.exports.engineVersion = nativeBinding.engineVersion

@@ -151,6 +151,10 @@ describe('mesh-control arguments', () => {
       dataDir: './.mesh-control',
       trustDomain: undefined,
       leaseTtlMs: undefined,
+      caCertFile: undefined,
+      caKeyFile: undefined,
+      trustBundleFiles: [],
+      certTtlMs: undefined,
     })
   })
 
@@ -166,8 +170,27 @@ describe('mesh-control arguments', () => {
         'prod.example',
         '--lease-ttl',
         '3s',
+        '--ca-cert',
+        '/etc/mesh/ca.pem',
+        '--ca-key=/etc/mesh/ca.key',
+        '--trust-bundle',
+        'old-root.pem',
+        '--trust-bundle',
+        'next-root.pem',
+        '--cert-ttl',
+        '90m',
       ]),
-    ).toEqual({ kind: 'run', listen: '127.0.0.1:0', dataDir: '/var/lib/mesh', trustDomain: 'prod.example', leaseTtlMs: 3000 })
+    ).toEqual({
+      kind: 'run',
+      listen: '127.0.0.1:0',
+      dataDir: '/var/lib/mesh',
+      trustDomain: 'prod.example',
+      leaseTtlMs: 3000,
+      caCertFile: '/etc/mesh/ca.pem',
+      caKeyFile: '/etc/mesh/ca.key',
+      trustBundleFiles: ['old-root.pem', 'next-root.pem'],
+      certTtlMs: 5_400_000,
+    })
     expect(parseControlArgs(['--listen', '[::1]:7443'])).toMatchObject({ listen: '[::1]:7443' })
     expect(parseControlArgs(['--help'])).toEqual({ kind: 'help' })
     expect(parseControlArgs(['-V'])).toEqual({ kind: 'version' })
@@ -189,6 +212,13 @@ describe('mesh-control arguments', () => {
       [['--lease-ttl', '10'], '--lease-ttl: expected a duration from 100ms to 24h like 10s or 1m, got "10"'],
       [['--lease-ttl', '50ms'], '--lease-ttl: expected a duration from 100ms to 24h like 10s or 1m, got "50ms"'],
       [['--lease-ttl', '2h', '--lease-ttl', '3h'], '--lease-ttl given more than once'],
+      [['--ca-cert', 'ca.pem'], '--ca-cert needs --ca-key'],
+      [['--ca-key', 'ca.key'], '--ca-key needs --ca-cert'],
+      [['--ca-cert=', '--ca-key', 'k'], '--ca-cert needs a file'],
+      [['--trust-bundle='], '--trust-bundle needs a file'],
+      [['--cert-ttl', '30s'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "30s"'],
+      [['--cert-ttl', '31d'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "31d"'],
+      [['--cert-ttl', 'soon'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "soon"'],
     ]
     for (const [argv, message] of cases) expect(usageError(() => parseControlArgs(argv)), argv.join(' ')).toBe(message)
   })

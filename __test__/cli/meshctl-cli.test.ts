@@ -344,12 +344,19 @@ describe('meshctl against mesh-control', () => {
     expect(lines(result.stdout)).toEqual([
       `ok    control plane reachable: ${control.address} (mesh-control ${PACKAGE_VERSION}, store version ${lines(result.stdout)[0]!.match(/store version (\d+)/)?.[1]})`,
       `ok    store writable: file ${control.dataDir}`,
-      'ok    certificate authority: not configured in this version',
+      expect.stringMatching(
+        /^ok {4}certificate authority: trust domain mesh\.local, valid until 20\d\d-\d\d-\d\dT[\d:.]+Z, 1 root in the trust bundle, certificates live 24h$/,
+      ),
       'ok    proxies connected: 0',
       'ok    proxies in sync: no proxies connected',
     ])
     const status = JSON.parse(expectSuccess(await control.meshctl(['check', '-o', 'json'])).stdout) as Record<string, unknown>
-    expect(status).toMatchObject({ serverVersion: PACKAGE_VERSION, store: { type: 'file', writable: true, location: control.dataDir }, ca: null, proxies: [] })
+    expect(status).toMatchObject({
+      serverVersion: PACKAGE_VERSION,
+      store: { type: 'file', writable: true, location: control.dataDir },
+      ca: { valid: true, trustDomain: 'mesh.local', trustBundleRoots: 1, certificateTtl: '24h', source: path.join(control.dataDir, 'ca', 'ca.crt') },
+      proxies: [],
+    })
     const yaml = YAML.parse(expectSuccess(await control.meshctl(['check', '-o', 'yaml'])).stdout) as Record<string, unknown>
     expect(yaml).toEqual(status)
   })

@@ -186,7 +186,7 @@ describe('check', () => {
       [
         'ok    control plane reachable: 127.0.0.1:7443 (mesh-control 0.1.0, store version 12)',
         'ok    store writable: file /var/lib/mesh',
-        'ok    certificate authority: not configured in this version',
+        'ok    certificate authority: not reported by this mesh-control version',
         'ok    proxies connected: 0',
         'ok    proxies in sync: no proxies connected',
         '',
@@ -217,20 +217,34 @@ describe('check', () => {
   })
 
   it('fails an unwritable store and an invalid CA, and passes a valid CA', () => {
+    const ca = {
+      valid: true,
+      notBefore: { seconds: '1500000000', nanos: 0 },
+      notAfter: { seconds: '1800000000', nanos: 0 },
+      trustDomain: 'mesh.local',
+      error: '',
+      trustBundleRoots: 1,
+      subject: 'O=mesh-core, CN=mesh.local root CA 4a1b2c3d',
+      certificateTtl: { seconds: '86400', nanos: 0 },
+      source: '/var/lib/mesh/ca/ca.crt',
+    }
     const bad = statusChecks(
       status({
         store: { type: 'file', writable: false, error: 'EACCES (permission denied)', location: '/var/lib/mesh' },
-        ca: { valid: false, notBefore: null, notAfter: null, trustDomain: 'mesh.local', error: 'expired' },
+        ca: { ...ca, valid: false, error: 'the CA certificate expired at 2026-01-01T00:00:00Z' },
       }),
       'cp:7443',
     )
     expect(renderChecks(bad)).toContain('FAIL  store writable: file /var/lib/mesh: EACCES (permission denied)\n')
-    expect(renderChecks(bad)).toContain('FAIL  certificate authority: trust domain mesh.local: expired\n')
-    const good = statusChecks(
-      status({ ca: { valid: true, notBefore: null, notAfter: { seconds: '1800000000', nanos: 0 }, trustDomain: 'mesh.local', error: '' } }),
-      'cp:7443',
+    expect(renderChecks(bad)).toContain(
+      'FAIL  certificate authority: trust domain mesh.local: the CA certificate expired at 2026-01-01T00:00:00Z\n',
     )
-    expect(renderChecks(good)).toContain('ok    certificate authority: trust domain mesh.local, valid until 2027-01-15T08:00:00.000Z\n')
+    const good = statusChecks(status({ ca }), 'cp:7443')
+    expect(renderChecks(good)).toContain(
+      'ok    certificate authority: trust domain mesh.local, valid until 2027-01-15T08:00:00.000Z, 1 root in the trust bundle, certificates live 24h\n',
+    )
+    const rotating = statusChecks(status({ ca: { ...ca, trustBundleRoots: 2, certificateTtl: { seconds: '300', nanos: 0 } } }), 'cp:7443')
+    expect(renderChecks(rotating)).toContain('2 roots in the trust bundle, certificates live 5m\n')
   })
 
   it('prints the status with readable times for -o json', () => {

@@ -4,6 +4,7 @@ import * as grpc from '@grpc/grpc-js'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   PROTO_FILES,
+  identityService,
   PROTO_ROOT,
   RegistryClient,
   DiscoveryClient,
@@ -51,6 +52,10 @@ describe('proto loading', () => {
       Delete: ['/mesh.v1.Admin/Delete', false, false],
       Status: ['/mesh.v1.Admin/Status', false, false],
       CreateToken: ['/mesh.v1.Admin/CreateToken', false, false],
+    })
+    expect(shape(identityService())).toEqual({
+      Certify: ['/mesh.v1.Identity/Certify', false, false],
+      GetTrustBundle: ['/mesh.v1.Identity/GetTrustBundle', false, false],
     })
   })
 

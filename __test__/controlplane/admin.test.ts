@@ -139,7 +139,8 @@ describe('Admin.Status and CreateToken', () => {
     expect(status.serverVersion).toBe(pkg.version)
     expect(status.version).toBe(h.control.version)
     expect(status.store).toEqual({ type: 'file', writable: true, error: '', location: h.dataDir })
-    expect(status.ca).toBeNull()
+    // The CA's details are tested in identity.test.ts.
+    expect(status.ca).toMatchObject({ valid: true, trustDomain: 'mesh.local', trustBundleRoots: 1, source: join(h.dataDir, 'ca', 'ca.crt') })
     expect(status.proxies).toEqual([])
     expect(Number(status.startedAt?.seconds)).toBeGreaterThan(Date.now() / 1000 - 60)
     expect(existsSync(join(h.dataDir, '.write-probe'))).toBe(false)

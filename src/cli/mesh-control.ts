@@ -6,6 +6,7 @@
 import { isLoopbackAddress } from '../config/address.js'
 import { formatDuration, parseDuration, parseHostPort } from '../config/index.js'
 import type { MeshControl } from '../controlplane/index.js'
+import { DEFAULT_CERT_TTL_MS, MAX_CERT_TTL_MS, MIN_CERT_TTL_MS } from '../controlplane/identity/limits.js'
 import {
   EXIT_RUNTIME,
   flagValue,
@@ -28,8 +29,9 @@ const MAX_LEASE_TTL_MS = 24 * 3_600_000
 export const MESH_CONTROL_USAGE = `Usage: mesh-control [options]
 
 Runs the mesh's control plane: stores Services, routes and policies (applied with
-meshctl), registers proxies' endpoints under leases, health-checks endpoints, and
-pushes to each connected proxy what its traffic can reach. gRPC on one address.
+meshctl), registers proxies' endpoints under leases, health-checks endpoints, pushes
+to each connected proxy what its traffic can reach, and signs the proxies' workload
+certificates (SPIFFE ids) as the mesh's certificate authority. gRPC on one address.
 
 Options:
       --listen HOST:PORT        gRPC listen address (default 127.0.0.1:7443; port 0 picks one)
@@ -38,11 +40,20 @@ Options:
                                 available in this version
       --etcd-endpoints URL,...  etcd endpoints, with --store etcd
       --trust-domain DOMAIN     the mesh's SPIFFE trust domain (default mesh.local)
+      --ca-cert FILE            sign with this CA certificate (PEM; may be followed by its
+                                issuers) instead of the data dir's own root; with --ca-key
+      --ca-key FILE             the CA's private key (PKCS#8 PEM), with --ca-cert
+      --trust-bundle FILE       more roots for the trust bundle (PEM), e.g. the next or the
+                                previous root during a rotation; repeatable
+      --cert-ttl DURATION       life of workload certificates (default ${formatDuration(DEFAULT_CERT_TTL_MS)}, at least
+                                ${formatDuration(MIN_CERT_TTL_MS)}); proxies renew at about 70 % of it
       --lease-ttl DURATION      how long a registered endpoint lives without a heartbeat
                                 (default 10s; proxies heartbeat every third of it)
   -h, --help                    show this help
   -V, --version                 show the version
 
+Without --ca-cert, the first start creates a root (ECDSA P-256, 10 years) in
+DIR/ca/ (directory mode 0700, key mode 0600) and later starts reuse it.
 Create a join token per workload with: meshctl token create --name SERVICE
 Signals: SIGTERM/SIGINT stop the server and exit 0 (a second one exits at once).
 `
@@ -50,7 +61,17 @@ Signals: SIGTERM/SIGINT stop the server and exit 0 (a second one exits at once).
 export type ControlCommand =
   | { kind: 'help' }
   | { kind: 'version' }
-  | { kind: 'run'; listen?: string; dataDir: string; trustDomain?: string; leaseTtlMs?: number }
+  | {
+      kind: 'run'
+      listen?: string
+      dataDir: string
+      trustDomain?: string
+      leaseTtlMs?: number
+      caCertFile?: string
+      caKeyFile?: string
+      trustBundleFiles: string[]
+      certTtlMs?: number
+    }
 
 const FLAGS = {
   listen: { names: ['--listen'], value: true },
@@ -59,6 +80,10 @@ const FLAGS = {
   etcdEndpoints: { names: ['--etcd-endpoints'], value: true },
   trustDomain: { names: ['--trust-domain'], value: true },
   leaseTtl: { names: ['--lease-ttl'], value: true },
+  caCert: { names: ['--ca-cert'], value: true },
+  caKey: { names: ['--ca-key'], value: true },
+  trustBundle: { names: ['--trust-bundle'], value: true, repeatable: true },
+  certTtl: { names: ['--cert-ttl'], value: true },
   help: { names: ['-h', '--help'], value: false },
   version: { names: ['-V', '--version'], value: false },
 } satisfies Record<string, FlagSpec>
@@ -109,7 +134,31 @@ export function parseControlArgs(argv: readonly string[]): ControlCommand {
       )
     }
   }
-  return { kind: 'run', listen, dataDir, trustDomain, leaseTtlMs }
+
+  const caCertFile = flagValue(args, '--ca-cert')
+  const caKeyFile = flagValue(args, '--ca-key')
+  if (caCertFile === '' || caKeyFile === '') throw new UsageError(`${caCertFile === '' ? '--ca-cert' : '--ca-key'} needs a file`)
+  if ((caCertFile === undefined) !== (caKeyFile === undefined)) {
+    throw new UsageError(caCertFile === undefined ? '--ca-key needs --ca-cert' : '--ca-cert needs --ca-key')
+  }
+  const trustBundleFiles = args.flags.get('--trust-bundle') ?? []
+  if (trustBundleFiles.includes('')) throw new UsageError('--trust-bundle needs a file')
+
+  let certTtlMs: number | undefined
+  const certTtl = flagValue(args, '--cert-ttl')
+  if (certTtl !== undefined) {
+    try {
+      certTtlMs = parseDuration(certTtl)
+    } catch {
+      certTtlMs = Number.NaN
+    }
+    if (!(certTtlMs >= MIN_CERT_TTL_MS && certTtlMs <= MAX_CERT_TTL_MS)) {
+      throw new UsageError(
+        `--cert-ttl: expected a duration from ${formatDuration(MIN_CERT_TTL_MS)} to ${formatDuration(MAX_CERT_TTL_MS)} like 24h or 30m, got ${JSON.stringify(certTtl)}`,
+      )
+    }
+  }
+  return { kind: 'run', listen, dataDir, trustDomain, leaseTtlMs, caCertFile, caKeyFile, trustBundleFiles, certTtlMs }
 }
 
 /** A warning when the unauthenticated Admin API is reachable beyond this host. */
@@ -152,6 +201,10 @@ async function run(command: Extract<ControlCommand, { kind: 'run' }>): Promise<n
     dataDir: command.dataDir,
     trustDomain: command.trustDomain,
     leaseTtlMs: command.leaseTtlMs,
+    caCertFile: command.caCertFile,
+    caKeyFile: command.caKeyFile,
+    trustBundleFiles: command.trustBundleFiles,
+    certTtlMs: command.certTtlMs,
     logger: say,
   })
   // MeshControl itself logs where it serves and what it restored (through `say`).

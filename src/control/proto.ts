@@ -27,6 +27,7 @@ import * as grpc from '@grpc/grpc-js'
 import * as protoLoader from '@grpc/proto-loader'
 import type { ProtoGrpcType as AdminProto } from './generated/admin.js'
 import type { ProtoGrpcType as DiscoveryProto } from './generated/discovery.js'
+import type { ProtoGrpcType as IdentityProto } from './generated/identity.js'
 import type { ProtoGrpcType as RegistryProto } from './generated/registry.js'
 import type { Duration, Duration__Output } from './generated/google/protobuf/Duration.js'
 import type { Timestamp, Timestamp__Output } from './generated/google/protobuf/Timestamp.js'
@@ -43,6 +44,7 @@ export const PROTO_FILES = [
   'mesh/v1/registry.proto',
   'mesh/v1/discovery.proto',
   'mesh/v1/admin.proto',
+  'mesh/v1/identity.proto',
 ] as const
 
 export const LOADER_OPTIONS: protoLoader.Options = {
@@ -55,13 +57,16 @@ export const LOADER_OPTIONS: protoLoader.Options = {
 }
 
 /**
- * Metadata key carrying the workload's join token on Registry and Discovery calls, as
+ * Metadata key carrying the workload's join token on Registry, Discovery and Identity calls, as
  * `Bearer <token>` (see registry.proto). Tokens never travel inside messages.
  */
 export const TOKEN_METADATA_KEY = 'authorization'
 
 /** The loaded `mesh.v1` package: service client constructors (with `.service`) and message types. */
-export type MeshV1 = AdminProto['mesh']['v1'] & DiscoveryProto['mesh']['v1'] & RegistryProto['mesh']['v1']
+export type MeshV1 = AdminProto['mesh']['v1'] &
+  DiscoveryProto['mesh']['v1'] &
+  RegistryProto['mesh']['v1'] &
+  IdentityProto['mesh']['v1']
 
 let loaded: MeshV1 | undefined
 
@@ -72,7 +77,7 @@ let loaded: MeshV1 | undefined
 export function meshV1(): MeshV1 {
   if (loaded === undefined) {
     const definition = protoLoader.loadSync([...PROTO_FILES], LOADER_OPTIONS)
-    const root = grpc.loadPackageDefinition(definition) as unknown as AdminProto & DiscoveryProto & RegistryProto
+    const root = grpc.loadPackageDefinition(definition) as unknown as AdminProto & DiscoveryProto & RegistryProto & IdentityProto
     loaded = root.mesh.v1
   }
   return loaded
@@ -82,13 +87,15 @@ export function meshV1(): MeshV1 {
 export const discoveryService = () => meshV1().Discovery.service
 export const registryService = () => meshV1().Registry.service
 export const adminService = () => meshV1().Admin.service
+export const identityService = () => meshV1().Identity.service
 
 /** Client constructors: `new (DiscoveryClient())(address, credentials)`. */
 export const DiscoveryClient = () => meshV1().Discovery
 export const RegistryClient = () => meshV1().Registry
 export const AdminClient = () => meshV1().Admin
+export const IdentityClient = () => meshV1().Identity
 
-/** Bearer-token metadata for Registry and Discovery calls. */
+/** Bearer-token metadata for Registry, Discovery and Identity calls. */
 export function tokenMetadata(token: string): grpc.Metadata {
   const metadata = new grpc.Metadata()
   metadata.set(TOKEN_METADATA_KEY, `Bearer ${token}`)
@@ -145,6 +152,7 @@ export function timestampToDate(timestamp: Timestamp__Output | null | undefined)
 export type { AdminHandlers, AdminClient as AdminClientType } from './generated/mesh/v1/Admin.js'
 export type { DiscoveryHandlers, DiscoveryClient as DiscoveryClientType } from './generated/mesh/v1/Discovery.js'
 export type { RegistryHandlers, RegistryClient as RegistryClientType } from './generated/mesh/v1/Registry.js'
+export type { IdentityHandlers, IdentityClient as IdentityClientType } from './generated/mesh/v1/Identity.js'
 export type { Duration, Duration__Output, Timestamp, Timestamp__Output }
 export type { Resource, Resource__Output } from './generated/mesh/v1/Resource.js'
 export type { ResourceKey, ResourceKey__Output } from './generated/mesh/v1/ResourceKey.js'
@@ -180,3 +188,7 @@ export type { ProxyStatus, ProxyStatus__Output } from './generated/mesh/v1/Proxy
 export type { ReplyState, ReplyState__Output } from './generated/mesh/v1/ReplyState.js'
 export type { CreateTokenRequest, CreateTokenRequest__Output } from './generated/mesh/v1/CreateTokenRequest.js'
 export type { CreateTokenResponse, CreateTokenResponse__Output } from './generated/mesh/v1/CreateTokenResponse.js'
+export type { CertifyRequest, CertifyRequest__Output } from './generated/mesh/v1/CertifyRequest.js'
+export type { CertifyResponse, CertifyResponse__Output } from './generated/mesh/v1/CertifyResponse.js'
+export type { GetTrustBundleRequest, GetTrustBundleRequest__Output } from './generated/mesh/v1/GetTrustBundleRequest.js'
+export type { GetTrustBundleResponse, GetTrustBundleResponse__Output } from './generated/mesh/v1/GetTrustBundleResponse.js'

@@ -1,4 +1,4 @@
-/** mesh-control: the control plane server (gRPC Discovery, Registry, Admin) and its store. */
+/** mesh-control: the control plane server (gRPC Discovery, Registry, Identity, Admin) and its store. */
 export {
   MeshControl,
   DEFAULT_LISTEN,
@@ -10,3 +10,4 @@ export {
 export { MeshControlError } from './errors.js'
 export { TOKEN_PREFIX, hashToken, tokenIdOf, type IssuedToken, type Identity } from './tokens.js'
 export { LEASE_FILE } from './registry/lease-file.js'
+export { DEFAULT_CERT_TTL_MS, MIN_CERT_TTL_MS, MAX_CERT_TTL_MS, spiffeIdOf } from './identity/authority.js'

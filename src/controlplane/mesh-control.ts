@@ -7,6 +7,7 @@
  *   health/      active health checks of endpoints
  *   discovery/   catalog (effective resources) -> scopes -> per-stream push sessions
  *   admin/       the Admin service (meshctl)
+ *   identity/    the certificate authority and the Identity service (workload certificates)
  *   version.ts   the mesh version, monotonic across restarts
  *
  * Every change (a store commit, a lease event, a health transition) advances the mesh
@@ -17,7 +18,7 @@ import net from 'node:net'
 import { join, resolve } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { formatHostPort, parseHostPort } from '../config/index.js'
-import { adminService, registryService, timestampFromDate, type StatusResponse } from '../control/proto.js'
+import { adminService, identityService, registryService, timestampFromDate, type StatusResponse } from '../control/proto.js'
 import { adminHandlers } from './admin/admin-service.js'
 import { probeFileStore } from './admin/store-probe.js'
 import { Catalog } from './discovery/catalog.js'
@@ -26,6 +27,8 @@ import { discoveryServiceForServer } from './discovery/encoding.js'
 import { watchHandler } from './discovery/watch-service.js'
 import { MeshControlError, messageOf } from './errors.js'
 import { HealthMonitor } from './health/monitor.js'
+import { CertificateAuthority } from './identity/authority.js'
+import { identityHandlers } from './identity/identity-service.js'
 import { LeaseFileWriter, loadLeaseFile } from './registry/lease-file.js'
 import { LeaseTable, serviceKeyOf, type LeaseEvent } from './registry/leases.js'
 import { registryHandlers } from './registry/registry-service.js'
@@ -40,8 +43,19 @@ export interface MeshControlOptions {
   listen?: string
   /** FileStore and leases.json live here (created, mode 0700, when missing). */
   dataDir: string
-  /** Default `mesh.local`; kept for the identity issue. */
+  /** The SPIFFE trust domain of workload identities, default `mesh.local`. */
   trustDomain?: string
+  /**
+   * An operator's CA: its certificate (optionally followed by its issuers) and PKCS#8 key
+   * files, given together. Default: the data dir's own root, `<dataDir>/ca/` (created on
+   * first start: directory 0700, key 0600).
+   */
+  caCertFile?: string
+  caKeyFile?: string
+  /** PEM files of extra roots for the trust bundle (another root during a rotation). */
+  trustBundleFiles?: readonly string[]
+  /** Life of the workload certificates mesh-control signs, default 24 h, at least 1 min. */
+  certTtlMs?: number
   /** TTL of registered endpoint leases, default 10 000 ms. */
   leaseTtlMs?: number
   /** Default: stderr lines prefixed `mesh-control: `; null silences. */
@@ -121,6 +135,7 @@ interface Parts {
   health: HealthMonitor
   distributor: Distributor
   tokens: JoinTokens
+  authority: CertificateAuthority
   unwatch: () => void
 }
 
@@ -146,9 +161,10 @@ export class MeshControl {
   }
 
   /**
-   * Opens the data dir, restores resources and leases, and serves Discovery, Registry
-   * and Admin on `listen`. Throws a MeshControlError (one line) for what the operator
-   * must fix: a bad or busy listen address, an unusable or corrupt data dir.
+   * Opens the data dir, loads (or creates) the certificate authority, restores resources
+   * and leases, and serves Discovery, Registry, Identity and Admin on `listen`. Throws a
+   * MeshControlError (one line) for what the operator must fix: a bad or busy listen
+   * address, an unusable or corrupt data dir, a CA or trust bundle file that is wrong.
    */
   static async start(options: MeshControlOptions): Promise<MeshControl> {
     const listen = options.listen ?? DEFAULT_LISTEN
@@ -180,6 +196,18 @@ export class MeshControl {
     }
     const cleanups: (() => unknown)[] = [() => store.close()]
     try {
+      // After the store's lock: two servers on one data dir must not both create a root.
+      const authority = CertificateAuthority.load({
+        dataDir,
+        trustDomain,
+        caCertFile: options.caCertFile,
+        caKeyFile: options.caKeyFile,
+        trustBundleFiles: options.trustBundleFiles,
+        certTtlMs: options.certTtlMs,
+      })
+      log(authority.describe())
+      const caProblem = authority.problem()
+      if (caProblem !== undefined) log(`warning: ${caProblem}: proxies cannot get certificates until the CA is replaced`)
       const persisted = await loadLeaseFile(dataDir)
       const listing = await store.list()
 
@@ -251,7 +279,7 @@ export class MeshControl {
       cleanups.push(unwatch)
 
       const tokens = new JoinTokens(store)
-      const parts: Parts = { store, version, leases, leaseFile, health, distributor, tokens, unwatch }
+      const parts: Parts = { store, version, leases, leaseFile, health, distributor, tokens, authority, unwatch }
       const server = new grpc.Server(SERVER_OPTIONS)
       let control: MeshControl | undefined
       server.addService(discoveryServiceForServer(), {
@@ -261,6 +289,7 @@ export class MeshControl {
         registryService(),
         registryHandlers({ tokens, leases, persist: scheduleLeaseWrite }),
       )
+      server.addService(identityService(), identityHandlers({ tokens, authority, log }))
       server.addService(
         adminService(),
         adminHandlers({
@@ -316,7 +345,7 @@ export class MeshControl {
       startedAt: timestampFromDate(this.startedAt),
       version: this.version,
       store: await probeFileStore(this.dataDir),
-      ca: null,
+      ca: this.parts.authority.status(),
       proxies: this.parts.distributor.statuses(),
     }
   }

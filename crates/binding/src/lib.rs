@@ -3,6 +3,7 @@
 //! go out as plain objects. No request ever crosses this boundary.
 
 mod config;
+mod identity;
 mod stats;
 
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
 pub use config::*;
+pub use identity::*;
 pub use stats::*;
 
 /// The engine crate's version.

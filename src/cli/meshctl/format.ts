@@ -3,9 +3,12 @@
 
 import YAML from 'yaml'
 
+import { formatDuration } from '../../config/index.js'
 import {
+  durationToMs,
   timestampToDate,
   type ApplyResponse__Output,
+  type CertificateAuthorityStatus__Output,
   type ProxyStatus__Output,
   type Resource__Output,
   type StatusResponse__Output,
@@ -237,6 +240,32 @@ export function describeUnsyncedProxy(proxy: ProxyStatus__Output): string {
   }
 }
 
+/**
+ * `trust domain mesh.local, valid until 2036-..., 1 root in the trust bundle, certificates
+ * live 24h`; on failure the server's one line. A server that does not report a CA (one
+ * older than the certificate authority) is not a failure.
+ */
+export function certificateAuthorityCheck(ca: CertificateAuthorityStatus__Output | null): CheckResult {
+  const name = 'certificate authority'
+  if (ca === null) return { ok: true, name, detail: 'not reported by this mesh-control version', notes: [] }
+  const domain = ca.trustDomain === '' ? '' : `trust domain ${ca.trustDomain}`
+  if (!ca.valid) {
+    return { ok: false, name, detail: [domain, ca.error || 'not valid'].filter((p) => p !== '').join(': '), notes: [] }
+  }
+  const until = isoTime(ca.notAfter)
+  const roots = ca.trustBundleRoots
+  const ttlMs = durationToMs(ca.certificateTtl)
+  const detail = [
+    domain,
+    until === null ? '' : `valid until ${until}`,
+    roots === 0 ? '' : `${roots} root${roots === 1 ? '' : 's'} in the trust bundle`,
+    ttlMs === 0 ? '' : `certificates live ${formatDuration(ttlMs)}`,
+  ]
+    .filter((p) => p !== '')
+    .join(', ')
+  return { ok: true, name, detail: detail || 'valid', notes: [] }
+}
+
 /** The checks of `meshctl check`, from a Status answer. */
 export function statusChecks(status: StatusResponse__Output, address: string): CheckResult[] {
   const checks: CheckResult[] = []
@@ -260,21 +289,7 @@ export function statusChecks(status: StatusResponse__Output, address: string): C
     checks.push({ ok: store.writable, name: 'store writable', detail: store.writable ? where : failure, notes: [] })
   }
 
-  const ca = status.ca
-  if (ca === null) {
-    checks.push({ ok: true, name: 'certificate authority', detail: 'not configured in this version', notes: [] })
-  } else {
-    const until = isoTime(ca.notAfter)
-    const domain = ca.trustDomain === '' ? '' : `trust domain ${ca.trustDomain}`
-    checks.push({
-      ok: ca.valid,
-      name: 'certificate authority',
-      detail: ca.valid
-        ? [domain, until === null ? '' : `valid until ${until}`].filter((p) => p !== '').join(', ') || 'valid'
-        : [domain, ca.error || 'not valid'].filter((p) => p !== '').join(': '),
-      notes: [],
-    })
-  }
+  checks.push(certificateAuthorityCheck(status.ca))
 
   const proxies = status.proxies
   checks.push({ ok: true, name: 'proxies connected', detail: String(proxies.length), notes: [] })
@@ -313,7 +328,12 @@ export function statusView(status: StatusResponse__Output): unknown {
     ca:
       status.ca === null
         ? null
-        : { ...status.ca, notBefore: isoTime(status.ca.notBefore), notAfter: isoTime(status.ca.notAfter) },
+        : {
+            ...status.ca,
+            notBefore: isoTime(status.ca.notBefore),
+            notAfter: isoTime(status.ca.notAfter),
+            certificateTtl: status.ca.certificateTtl === null ? null : formatDuration(durationToMs(status.ca.certificateTtl)),
+          },
     proxies: status.proxies.map((proxy) => ({
       ...proxy,
       lastReply: replyWord(proxy.lastReply),

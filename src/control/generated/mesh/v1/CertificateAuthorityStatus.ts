@@ -1,14 +1,20 @@
 // Original file: proto/mesh/v1/admin.proto
 
 import type { Timestamp as _google_protobuf_Timestamp, Timestamp__Output as _google_protobuf_Timestamp__Output } from '../../google/protobuf/Timestamp';
+import type { Duration as _google_protobuf_Duration, Duration__Output as _google_protobuf_Duration__Output } from '../../google/protobuf/Duration';
 
 /**
- * Filled by the identity issue (the control plane's certificate authority). Until
- * that lands the server leaves StatusResponse.ca unset, and clients show
- * "not configured" rather than a failure.
+ * mesh-control's certificate authority (identity.proto). Clients show an unset `ca` as
+ * "not configured" rather than a failure (a server of an older version).
  */
 export interface CertificateAuthorityStatus {
+  /**
+   * The CA can sign now: its certificate is within its validity period.
+   */
   'valid'?: (boolean);
+  /**
+   * The signing CA certificate's validity.
+   */
   'notBefore'?: (_google_protobuf_Timestamp | null);
   'notAfter'?: (_google_protobuf_Timestamp | null);
   'trustDomain'?: (string);
@@ -16,15 +22,36 @@ export interface CertificateAuthorityStatus {
    * One line when not valid.
    */
   'error'?: (string);
+  /**
+   * Number of roots in the trust bundle (more than one during a root rotation).
+   */
+  'trustBundleRoots'?: (number);
+  /**
+   * The signing CA certificate's subject (RFC 4514), to tell roots apart.
+   */
+  'subject'?: (string);
+  /**
+   * The life of the workload certificates it signs (`--cert-ttl`).
+   */
+  'certificateTtl'?: (_google_protobuf_Duration | null);
+  /**
+   * Where the CA comes from: the data dir's `ca/` or the `--ca-cert` file.
+   */
+  'source'?: (string);
 }
 
 /**
- * Filled by the identity issue (the control plane's certificate authority). Until
- * that lands the server leaves StatusResponse.ca unset, and clients show
- * "not configured" rather than a failure.
+ * mesh-control's certificate authority (identity.proto). Clients show an unset `ca` as
+ * "not configured" rather than a failure (a server of an older version).
  */
 export interface CertificateAuthorityStatus__Output {
+  /**
+   * The CA can sign now: its certificate is within its validity period.
+   */
   'valid': (boolean);
+  /**
+   * The signing CA certificate's validity.
+   */
   'notBefore': (_google_protobuf_Timestamp__Output | null);
   'notAfter': (_google_protobuf_Timestamp__Output | null);
   'trustDomain': (string);
@@ -32,4 +59,20 @@ export interface CertificateAuthorityStatus__Output {
    * One line when not valid.
    */
   'error': (string);
+  /**
+   * Number of roots in the trust bundle (more than one during a root rotation).
+   */
+  'trustBundleRoots': (number);
+  /**
+   * The signing CA certificate's subject (RFC 4514), to tell roots apart.
+   */
+  'subject': (string);
+  /**
+   * The life of the workload certificates it signs (`--cert-ttl`).
+   */
+  'certificateTtl': (_google_protobuf_Duration__Output | null);
+  /**
+   * Where the CA comes from: the data dir's `ca/` or the `--ca-cert` file.
+   */
+  'source': (string);
 }

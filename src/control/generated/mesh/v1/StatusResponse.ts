@@ -18,7 +18,7 @@ export interface StatusResponse {
   'version'?: (number | string | Long);
   'store'?: (_mesh_v1_StoreStatus | null);
   /**
-   * Unset until the identity issue (see CertificateAuthorityStatus).
+   * The certificate authority (unset only by servers that predate it).
    */
   'ca'?: (_mesh_v1_CertificateAuthorityStatus | null);
   /**
@@ -40,7 +40,7 @@ export interface StatusResponse__Output {
   'version': (string);
   'store': (_mesh_v1_StoreStatus__Output | null);
   /**
-   * Unset until the identity issue (see CertificateAuthorityStatus).
+   * The certificate authority (unset only by servers that predate it).
    */
   'ca': (_mesh_v1_CertificateAuthorityStatus__Output | null);
   /**
