@@ -43,6 +43,24 @@ export interface BindingEngineOptions {
   workerThreads?: number
 }
 
+export interface BindingFaultAbort {
+  /** Share of requests answered with `status` instead of forwarded, 0 to 100. */
+  percent: number
+  /** HTTP status 200-599 (gRPC requests get its gRPC mapping, trailers-only). */
+  status: number
+}
+
+export interface BindingFaultDelay {
+  /** Share of requests delayed, 0 to 100. */
+  percent: number
+  fixedMs: number
+}
+
+export interface BindingFaults {
+  delay?: BindingFaultDelay
+  abort?: BindingFaultAbort
+}
+
 export interface BindingHeaderMatch {
   name: string
   kind: 'Exact' | 'RegularExpression'
@@ -68,6 +86,7 @@ export interface BindingHttpRule {
   backends: Array<BindingBackendRef>
   requestTimeoutMs?: number
   backendRequestTimeoutMs?: number
+  faults?: BindingFaults
 }
 
 export interface BindingHttpStats {

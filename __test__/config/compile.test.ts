@@ -43,6 +43,7 @@ describe('compileProxyConfig', () => {
               ],
               requestTimeoutMs: 2000,
               backendRequestTimeoutMs: 500,
+              faults: { delay: { percent: 10, fixedMs: 100 }, abort: { percent: 5, status: 503 } },
             },
           ],
         },
@@ -205,6 +206,31 @@ rules:
         ],
       },
     ])
+  })
+
+  it('faults: durations in ms, shares as given, delay and abort each only when present', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: chaos
+parentRefs: [ { name: orders } ]
+rules:
+  - faults: { delay: { percent: "12.5%", fixed: 1.5s } }
+  - faults: { abort: { status: 429 } }
+  - backendRefs: [ { name: orders } ]
+`)
+    const rules = config.httpRoutes[0]?.rules
+    expect(rules?.[0]?.faults).toEqual({ delay: { percent: 12.5, fixedMs: 1500 } })
+    expect(rules?.[1]?.faults).toEqual({ abort: { percent: 100, status: 429 } })
+    expect(rules?.[2]).not.toHaveProperty('faults')
   })
 
   it('a route without rules gets one catch-all rule to its parent', () => {

@@ -257,7 +257,6 @@ describe('fields accepted but not enforced', () => {
       at(2, 'Service "orders"', `healthCheck: ${WARNING}`),
       at(2, 'Service "orders"', `circuitBreaker: ${WARNING}`),
       at(3, 'HTTPRoute "r"', `rules[0].retry: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[1].faults: ${WARNING}`),
       at(3, 'HTTPRoute "r"', `rules[1].rateLimit: ${WARNING}`),
     ])
   })

@@ -4,6 +4,7 @@
  * resources always compile to the same config.
  */
 import type {
+  BindingFaults,
   BindingHttpMatch,
   BindingHttpRoute,
   BindingHttpRule,
@@ -17,6 +18,7 @@ import { parseDuration } from '../config/duration.js'
 import {
   PROXY_DEFAULTS,
   resourceKey,
+  type FaultInjection,
   type HTTPRouteResource,
   type HttpRouteMatch,
   type HttpRouteRule,
@@ -120,6 +122,13 @@ function timeoutMs(value: string | undefined): number | undefined {
   return ms > 0 ? ms : undefined
 }
 
+function compileFaults(faults: FaultInjection): BindingFaults {
+  const compiled: BindingFaults = {}
+  if (faults.delay !== undefined) compiled.delay = { percent: faults.delay.percent, fixedMs: parseDuration(faults.delay.fixed) }
+  if (faults.abort !== undefined) compiled.abort = { percent: faults.abort.percent, status: faults.abort.status }
+  return compiled
+}
+
 function compileRule(rule: HttpRouteRule): BindingHttpRule {
   const compiled: BindingHttpRule = {
     matches: rule.matches.map(compileMatch),
@@ -129,6 +138,7 @@ function compileRule(rule: HttpRouteRule): BindingHttpRule {
   const backendRequest = timeoutMs(rule.timeouts?.backendRequest)
   if (request !== undefined) compiled.requestTimeoutMs = request
   if (backendRequest !== undefined) compiled.backendRequestTimeoutMs = backendRequest
+  if (rule.faults !== undefined) compiled.faults = compileFaults(rule.faults)
   return compiled
 }
 

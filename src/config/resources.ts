@@ -427,7 +427,7 @@ const httpRouteRule = object<HttpRouteRule>({
   backendRefs: withDefault(backendRefs, []),
   timeouts: optional(timeouts),
   retry: notEnforced(optional(retry)),
-  faults: notEnforced(optional(faults)),
+  faults: optional(faults),
   rateLimit: notEnforced(optional(rateLimit)),
 })
 

@@ -216,20 +216,24 @@ export interface RetryPolicy {
   budget: number
 }
 
-/** Not enforced in this version. */
+/** Delays a share of the rule's requests by a fixed time before forwarding them. */
 export interface FaultDelay {
   /** Default 100. */
   percent: number
   fixed: Duration
 }
 
-/** Not enforced in this version. */
+/**
+ * Answers a share of the rule's requests with `status` instead of forwarding them; gRPC
+ * requests get a trailers-only response whose grpc-status is the gRPC mapping of `status`.
+ */
 export interface FaultAbort {
   /** Default 100. */
   percent: number
   status: number
 }
 
+/** Both may be given: the delay comes first, the abort draw is independent of it. */
 export interface FaultInjection {
   delay?: FaultDelay
   abort?: FaultAbort

@@ -88,6 +88,28 @@ pub struct BindingHttpRule {
     pub backends: Vec<BindingBackendRef>,
     pub request_timeout_ms: Option<u32>,
     pub backend_request_timeout_ms: Option<u32>,
+    pub faults: Option<BindingFaults>,
+}
+
+#[napi(object)]
+pub struct BindingFaults {
+    pub delay: Option<BindingFaultDelay>,
+    pub abort: Option<BindingFaultAbort>,
+}
+
+#[napi(object)]
+pub struct BindingFaultDelay {
+    /// Share of requests delayed, 0 to 100.
+    pub percent: f64,
+    pub fixed_ms: u32,
+}
+
+#[napi(object)]
+pub struct BindingFaultAbort {
+    /// Share of requests answered with `status` instead of forwarded, 0 to 100.
+    pub percent: f64,
+    /// HTTP status 200-599 (gRPC requests get its gRPC mapping, trailers-only).
+    pub status: u32,
 }
 
 #[napi(object)]
@@ -327,6 +349,17 @@ impl BindingHttpRule {
                 .collect(),
             request_timeout_ms: self.request_timeout_ms.map(u64::from),
             backend_request_timeout_ms: self.backend_request_timeout_ms.map(u64::from),
+            faults: self.faults.map(|f| FaultSpec {
+                delay: f.delay.map(|d| FaultDelaySpec {
+                    percent: d.percent,
+                    fixed_ms: u64::from(d.fixed_ms),
+                }),
+                abort: f.abort.map(|a| FaultAbortSpec {
+                    percent: a.percent,
+                    // Out-of-range values are refused by the engine's validation.
+                    status: u16::try_from(a.status).unwrap_or(0),
+                }),
+            }),
         })
     }
 }

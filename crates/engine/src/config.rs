@@ -146,6 +146,32 @@ pub struct HttpRuleSpec {
     pub request_timeout_ms: Option<u64>,
     /// One attempt to one endpoint; 504 when exceeded.
     pub backend_request_timeout_ms: Option<u64>,
+    /// Injected delays and aborts (chaos testing); none when absent.
+    pub faults: Option<FaultSpec>,
+}
+
+/// Fault injection of one rule: a delay, an abort, or both (the delay comes first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultSpec {
+    pub delay: Option<FaultDelaySpec>,
+    pub abort: Option<FaultAbortSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultDelaySpec {
+    /// Share of requests delayed, 0 to 100.
+    pub percent: f64,
+    /// How long each delayed request waits before it is forwarded (at least 1 ms).
+    pub fixed_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultAbortSpec {
+    /// Share of requests answered by the proxy instead of the upstream, 0 to 100.
+    pub percent: f64,
+    /// The HTTP status of the answer (200 to 599). gRPC requests get a trailers-only
+    /// answer whose `grpc-status` is the gRPC mapping of this status.
+    pub status: u16,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -4,6 +4,7 @@
 use std::fmt;
 
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::HeaderMap;
 use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
@@ -83,4 +84,47 @@ impl ProxyError {
         headers.insert(MESH_ERROR.clone(), HeaderValue::from_static(self.reason()));
         response
     }
+}
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// Is this a gRPC request (`application/grpc`, `application/grpc+proto`, ...)?
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The answer to a request aborted by fault injection: `status` with `x-mesh-error:
+/// fault-abort`, or for gRPC a trailers-only response (HTTP 200, `grpc-status` mapped
+/// from `status`, end of stream), which is how a gRPC server reports an error without a
+/// message.
+pub(crate) fn injected_abort(status: StatusCode, grpc: bool) -> Response<ProxyBody> {
+    let abort = HeaderValue::from_static("fault-abort");
+    if !grpc {
+        let mut response = Response::new(ProxyBody::text(format!(
+            "fault injected: {}\n",
+            status.as_u16()
+        )));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(MESH_ERROR.clone(), abort);
+        return response;
+    }
+    let code = crate::resilience::grpc_status_of_http(status);
+    let mut response = Response::new(ProxyBody::Empty);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(code)));
+    headers.insert(
+        GRPC_MESSAGE.clone(),
+        HeaderValue::from_str(&format!("fault injected: HTTP {}", status.as_u16())).expect("ASCII"),
+    );
+    headers.insert(MESH_ERROR.clone(), abort);
+    response
 }

@@ -33,6 +33,8 @@ pub(crate) struct Target {
     pub(crate) in_flight: Option<InFlight>,
     /// Where a connection opened for this request counts.
     pub(crate) conn_stats: ConnStats,
+    /// When the proxy took the request on (latency counts from here, injected delays included).
+    pub(crate) started: Instant,
 }
 
 /// Whose TCP metrics count an upstream connection opened for a request; looked up only
@@ -114,10 +116,10 @@ pub(crate) async fn forward(
         stats,
         in_flight,
         conn_stats,
+        started,
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
-    let started = Instant::now();
     let tcp_stats = || conn_stats.resolve(shared, addr);
     let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
     let result = match response_timeout {

@@ -2,7 +2,7 @@
 //! address, as opaque TCP or as HTTP in the version the client spoke.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
 use http::{Method, Request, Response};
@@ -121,6 +121,7 @@ impl Handler for InboundHandler {
                 stats: plan.http_stats.clone(),
                 in_flight: None,
                 conn_stats: ConnStats::Uncounted,
+                started: Instant::now(),
             };
             let timeouts = PoolTimeouts {
                 connect: Duration::from_millis(snapshot.timeouts.connect_ms),

@@ -5,22 +5,23 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
-use http::{request, Method, Request, Response};
+use http::{request, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
-use super::error::ProxyError;
+use super::error::{injected_abort, is_grpc, ProxyError};
 use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
 use super::headers::{request_authority, upgrade_requested};
 use super::{serve, tunnel, Handler, HttpVersion};
-use crate::balance::PickContext;
+use crate::balance::{EndpointLoad, PickContext};
 use crate::config::ServiceProtocol;
 use crate::detect::{self, Detected, Rewind};
+use crate::resilience::Faults;
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::stats::HttpStats;
@@ -68,6 +69,18 @@ pub(super) struct OutboundHandler {
 /// What the snapshot says to do with one request.
 enum Decision {
     Forward(Target),
+    /// Fault injection: forward `target` after `delay`, then start counting `load`.
+    Delay {
+        target: Target,
+        load: Arc<EndpointLoad>,
+        delay: Duration,
+    },
+    /// Fault injection: answer with `status` (after `delay`) instead of forwarding.
+    Abort {
+        stats: Arc<HttpStats>,
+        status: StatusCode,
+        delay: Option<Duration>,
+    },
     Passthrough {
         host: String,
         port: u16,
@@ -120,6 +133,35 @@ impl Handler for OutboundHandler {
                 )
                 .await
             }
+            Decision::Delay {
+                mut target,
+                load,
+                delay,
+            } => {
+                Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    target.in_flight = Some(load.start());
+                    let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
+                    let tunnel = &self.tunnel;
+                    prepare_and_forward(
+                        &self.shared,
+                        parts,
+                        body,
+                        target,
+                        self.version,
+                        timeouts,
+                        upgrade,
+                        || tunnel.clone(),
+                    )
+                    .await
+                })
+                .await
+            }
+            Decision::Abort {
+                stats,
+                status,
+                delay,
+            } => Box::pin(abort(stats, status, delay, &parts)).await,
             Decision::Passthrough { host, port } => {
                 Box::pin(self.passthrough(
                     Request::from_parts(parts, body),
@@ -180,6 +222,14 @@ impl OutboundHandler {
                 message: format!("no backend with a non-zero weight for {}", service.key),
             };
         };
+        let injected = rule.faults.as_ref().map(Faults::draw).unwrap_or_default();
+        if let Some(status) = injected.abort {
+            return Decision::Abort {
+                stats: backend.stats.clone(),
+                status,
+                delay: injected.delay,
+            };
+        }
         let no_endpoint = || Decision::Refuse {
             stats: Some(backend.stats.clone()),
             error: ProxyError::NoEndpoint,
@@ -204,14 +254,27 @@ impl OutboundHandler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Decision::Forward(Target {
+        let mut target = Target {
             addr: endpoint.addr,
             version: upstream_version(backend_service.spec.protocol),
             response_timeout,
             stats: backend.stats.clone(),
-            in_flight: Some(endpoint.load.start()),
+            in_flight: None,
             conn_stats: ConnStats::Endpoint(backend_service.clone()),
-        })
+            started: Instant::now(),
+        };
+        match injected.delay {
+            // The endpoint's load counts from when the request really leaves.
+            Some(delay) => Decision::Delay {
+                target,
+                load: endpoint.load.clone(),
+                delay,
+            },
+            None => {
+                target.in_flight = Some(endpoint.load.start());
+                Decision::Forward(target)
+            }
+        }
     }
 
     /// An authority that names no Service: straight to host:port, in the client's version.
@@ -237,6 +300,7 @@ impl OutboundHandler {
             stats,
             in_flight: None,
             conn_stats: ConnStats::Passthrough,
+            started: Instant::now(),
         };
         let tunnel = &self.tunnel;
         prepare_and_forward(
@@ -350,6 +414,29 @@ impl OutboundHandler {
         });
         Response::new(ProxyBody::Empty)
     }
+}
+
+/// A request aborted by fault injection: answered with `status` after `delay`, counted
+/// like any other response of its backend (latency includes the delay).
+async fn abort(
+    stats: Arc<HttpStats>,
+    status: StatusCode,
+    delay: Option<Duration>,
+    parts: &request::Parts,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    stats.request();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let grpc = is_grpc(&parts.headers);
+    let (recorded_status, failure) = if grpc {
+        (200, true)
+    } else {
+        (status.as_u16(), status.is_server_error())
+    };
+    stats.response(recorded_status, failure, started.elapsed());
+    injected_abort(status, grpc)
 }
 
 #[derive(Clone, Copy)]

@@ -15,6 +15,7 @@ use crate::balance::rng;
 use crate::config::{
     HeaderValueMatch, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, PathMatch, ServiceSpec,
 };
+use crate::resilience::Faults;
 use crate::snapshot::ConfigError;
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry};
 
@@ -90,6 +91,7 @@ impl Router {
                     matches.push(compiled);
                 }
                 check_backend_weights(&rule_path, rule)?;
+                let faults = compile_faults(&rule_path, rule)?;
                 let backends: Vec<Backend> = if rule.backends.is_empty() {
                     vec![Backend {
                         service: parent_key.clone(),
@@ -106,7 +108,9 @@ impl Router {
                         })
                         .collect()
                 };
-                rules.push(Rule::new(route.name.clone(), rule, backends));
+                let mut compiled = Rule::new(route.name.clone(), rule, backends);
+                compiled.faults = faults;
+                rules.push(compiled);
             }
         }
         matches.sort_by_key(CompiledMatch::precedence);
@@ -161,6 +165,8 @@ pub struct Rule {
     pub route_name: String,
     pub request_timeout: Option<Duration>,
     pub backend_request_timeout: Option<Duration>,
+    /// Injected delays and aborts, if the rule has any.
+    pub faults: Option<Faults>,
     backends: Vec<Backend>,
     total_weight: u64,
 }
@@ -181,6 +187,7 @@ impl Rule {
             route_name,
             request_timeout: timeout(spec.request_timeout_ms),
             backend_request_timeout: timeout(spec.backend_request_timeout_ms),
+            faults: None,
             backends,
             total_weight,
         }
@@ -225,8 +232,16 @@ pub fn validate_route(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigE
             CompiledMatch::new(&format!("{rule_path}.matches[{match_index}]"), spec)?;
         }
         check_backend_weights(&rule_path, rule)?;
+        compile_faults(&rule_path, rule)?;
     }
     Ok(())
+}
+
+fn compile_faults(rule_path: &str, rule: &HttpRuleSpec) -> Result<Option<Faults>, ConfigError> {
+    rule.faults
+        .as_ref()
+        .map(|spec| Faults::compile(&format!("{rule_path}.faults"), spec))
+        .transpose()
 }
 
 fn check_route_name(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigError> {

@@ -469,3 +469,17 @@ pub fn responses(entry: &mesh_engine::stats::HttpStatsEntry, status: u16, failur
         .map(|r| r.count)
         .sum()
 }
+
+/// An HTTPRoute `name` with one rule, attached to the Service `parent` (`namespace/name`).
+pub fn one_rule_route(
+    name: &str,
+    parent: &str,
+    rule: mesh_engine::config::HttpRuleSpec,
+) -> mesh_engine::config::HttpRouteSpec {
+    mesh_engine::config::HttpRouteSpec {
+        name: name.into(),
+        namespace: "default".into(),
+        parents: vec![parent.into()],
+        rules: vec![rule],
+    }
+}
