@@ -87,6 +87,7 @@ export interface BindingHttpRule {
   requestTimeoutMs?: number
   backendRequestTimeoutMs?: number
   faults?: BindingFaults
+  rateLimit?: BindingRateLimit
 }
 
 export interface BindingHttpStats {
@@ -106,6 +107,8 @@ export interface BindingInbound {
   protocol: 'auto' | 'http1' | 'http2' | 'grpc' | 'tcp'
   /** Service name for metric labels. */
   service: string
+  /** HTTP requests over it get 429; opaque TCP connections over it are closed. */
+  rateLimit?: BindingRateLimit
 }
 
 export interface BindingListener {
@@ -137,6 +140,11 @@ export interface BindingProxyConfig {
   services: Array<BindingService>
   httpRoutes: Array<BindingHttpRoute>
   timeouts?: BindingTimeouts
+}
+
+export interface BindingRateLimit {
+  requestsPerSecond: number
+  burst: number
 }
 
 export interface BindingResponseStats {

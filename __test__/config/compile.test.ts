@@ -44,6 +44,7 @@ describe('compileProxyConfig', () => {
               requestTimeoutMs: 2000,
               backendRequestTimeoutMs: 500,
               faults: { delay: { percent: 10, fixedMs: 100 }, abort: { percent: 5, status: 503 } },
+              rateLimit: { requestsPerSecond: 100, burst: 50 },
             },
           ],
         },
@@ -231,6 +232,31 @@ rules:
     expect(rules?.[0]?.faults).toEqual({ delay: { percent: 12.5, fixedMs: 1500 } })
     expect(rules?.[1]?.faults).toEqual({ abort: { percent: 100, status: 429 } })
     expect(rules?.[2]).not.toHaveProperty('faults')
+  })
+
+  it('rate limits: per rule and per inbound port, burst defaulting to the rate rounded up', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+inbound:
+  - { port: 4143, forwardTo: 127.0.0.1:8080, rateLimit: { requestsPerSecond: 2.5 } }
+  - { port: 4144, forwardTo: 127.0.0.1:8081 }
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: limited
+parentRefs: [ { name: orders } ]
+rules:
+  - rateLimit: { requestsPerSecond: 100, burst: 10 }
+`)
+    expect(config.inbound[0]?.rateLimit).toEqual({ requestsPerSecond: 2.5, burst: 3 })
+    expect(config.inbound[1]).not.toHaveProperty('rateLimit')
+    expect(config.httpRoutes[0]?.rules[0]?.rateLimit).toEqual({ requestsPerSecond: 100, burst: 10 })
   })
 
   it('a route without rules gets one catch-all rule to its parent', () => {

@@ -20,7 +20,6 @@ const SPEC_EXAMPLE_WARNINGS = [
   'document 2 (Service "orders"): healthCheck: accepted but not enforced in this version',
   'document 2 (Service "orders"): circuitBreaker: accepted but not enforced in this version',
   'document 3 (HTTPRoute "orders-canary"): rules[0].retry: accepted but not enforced in this version',
-  'document 3 (HTTPRoute "orders-canary"): rules[0].rateLimit: accepted but not enforced in this version',
   'document 4 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version',
 ]
 

@@ -257,7 +257,6 @@ describe('fields accepted but not enforced', () => {
       at(2, 'Service "orders"', `healthCheck: ${WARNING}`),
       at(2, 'Service "orders"', `circuitBreaker: ${WARNING}`),
       at(3, 'HTTPRoute "r"', `rules[0].retry: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[1].rateLimit: ${WARNING}`),
     ])
   })
 
@@ -300,7 +299,7 @@ describe('fields accepted but not enforced', () => {
       at(3, 'HTTPRoute "r"', 'rules[0].faults.delay.percent: expected a percentage from 0 to 100 (e.g. 20 or "20%"), got the number 101'),
       at(3, 'HTTPRoute "r"', 'rules[0].faults.abort.status: required field is missing (expected an integer from 200 to 599)'),
       at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.requestsPerSecond: expected a positive number, got the number 0'),
-      at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.burst: expected a positive integer, got the number 1.5'),
+      at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.burst: expected an integer from 1 to 1000000000, got the number 1.5'),
       at(3, 'HTTPRoute "r"', 'rules[1].faults: expected delay, abort or both'),
     ])
   })

@@ -10,6 +10,7 @@ import type {
   BindingHttpRule,
   BindingInbound,
   BindingProxyConfig,
+  BindingRateLimit,
   BindingService,
   BindingTcpOutbound,
 } from '../../native/index.js'
@@ -24,6 +25,7 @@ import {
   type HttpRouteRule,
   type MeshResource,
   type ProxyResource,
+  type RateLimit,
   type ServiceResource,
 } from '../config/types.js'
 
@@ -79,7 +81,12 @@ function compileInbound(proxy: ProxyResource): BindingInbound[] {
     forwardTo: inbound.forwardTo,
     protocol: inbound.protocol,
     service: `${proxy.namespace}/${proxy.name}`,
+    ...(inbound.rateLimit !== undefined ? { rateLimit: compileRateLimit(inbound.rateLimit) } : {}),
   }))
+}
+
+function compileRateLimit(limit: RateLimit): BindingRateLimit {
+  return { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst }
 }
 
 function compileTcpOutbound(proxy: ProxyResource): BindingTcpOutbound[] {
@@ -139,6 +146,7 @@ function compileRule(rule: HttpRouteRule): BindingHttpRule {
   if (request !== undefined) compiled.requestTimeoutMs = request
   if (backendRequest !== undefined) compiled.backendRequestTimeoutMs = backendRequest
   if (rule.faults !== undefined) compiled.faults = compileFaults(rule.faults)
+  if (rule.rateLimit !== undefined) compiled.rateLimit = compileRateLimit(rule.rateLimit)
   return compiled
 }
 

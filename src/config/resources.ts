@@ -167,6 +167,26 @@ const backendRefs = array(backendRef, {
   },
 })
 
+/** A token bucket; `burst` defaults to the rate rounded up (at least one request). */
+const MAX_RATE = 1_000_000_000
+const rateLimitFields = object<{ requestsPerSecond: number; burst?: number }>(
+  {
+    requestsPerSecond: required(numberAbove(0)),
+    burst: optional(integer(1, MAX_RATE)),
+  },
+  {
+    check: (r, path, ctx) => {
+      if (r.requestsPerSecond > MAX_RATE) {
+        ctx.error([...path, 'requestsPerSecond'], `expected at most ${MAX_RATE}, got the number ${r.requestsPerSecond}`)
+      }
+    },
+  },
+)
+const rateLimit: Schema<RateLimit> = map(rateLimitFields, (r) => ({
+  requestsPerSecond: r.requestsPerSecond,
+  burst: r.burst ?? Math.ceil(r.requestsPerSecond),
+}))
+
 // ---------------------------------------------------------------- Proxy
 
 const inboundPort = object<InboundPort>(
@@ -176,6 +196,7 @@ const inboundPort = object<InboundPort>(
     forwardTo: required(destinationAddress),
     protocol: withDefault(oneOf(INBOUND_PROTOCOLS), 'auto'),
     mtls: notEnforced(optional(oneOf(MTLS_MODES)), (mode) => mode !== 'off'),
+    rateLimit: optional(rateLimit),
   },
   {
     check: (inbound, path, ctx) => {
@@ -413,22 +434,13 @@ const faults = object<FaultInjection>(
   },
 )
 
-const rateLimitFields = object<{ requestsPerSecond: number; burst?: number }>({
-  requestsPerSecond: required(numberAbove(0)),
-  burst: optional(integer(1)),
-})
-const rateLimit: Schema<RateLimit> = map(rateLimitFields, (r) => ({
-  requestsPerSecond: r.requestsPerSecond,
-  burst: r.burst ?? Math.ceil(r.requestsPerSecond),
-}))
-
 const httpRouteRule = object<HttpRouteRule>({
   matches: withDefault(array(httpRouteMatch), []),
   backendRefs: withDefault(backendRefs, []),
   timeouts: optional(timeouts),
   retry: notEnforced(optional(retry)),
   faults: optional(faults),
-  rateLimit: notEnforced(optional(rateLimit)),
+  rateLimit: optional(rateLimit),
 })
 
 const httpRoute = object<HTTPRouteResource>(

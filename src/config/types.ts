@@ -44,6 +44,11 @@ export interface InboundPort {
    * `off` is not enforced in this version (a warning); traffic is plaintext.
    */
   mtls?: MtlsMode
+  /**
+   * Local rate limit of the port: HTTP requests over it are answered 429 with
+   * Retry-After; opaque TCP connections over it are closed.
+   */
+  rateLimit?: RateLimit
 }
 
 /** An opaque local port whose every connection goes to one Service. */
@@ -239,7 +244,7 @@ export interface FaultInjection {
   abort?: FaultAbort
 }
 
-/** Not enforced in this version. */
+/** A local token bucket: `burst` requests at once, refilled at `requestsPerSecond`. */
 export interface RateLimit {
   requestsPerSecond: number
   /** Default: requestsPerSecond rounded up. */

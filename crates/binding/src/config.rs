@@ -36,6 +36,23 @@ pub struct BindingInbound {
     pub protocol: String,
     /// Service name for metric labels.
     pub service: String,
+    /// HTTP requests over it get 429; opaque TCP connections over it are closed.
+    pub rate_limit: Option<BindingRateLimit>,
+}
+
+#[napi(object)]
+pub struct BindingRateLimit {
+    pub requests_per_second: f64,
+    pub burst: u32,
+}
+
+impl BindingRateLimit {
+    fn into_engine(self) -> RateLimitSpec {
+        RateLimitSpec {
+            requests_per_second: self.requests_per_second,
+            burst: self.burst,
+        }
+    }
 }
 
 #[napi(object)]
@@ -89,6 +106,7 @@ pub struct BindingHttpRule {
     pub request_timeout_ms: Option<u32>,
     pub backend_request_timeout_ms: Option<u32>,
     pub faults: Option<BindingFaults>,
+    pub rate_limit: Option<BindingRateLimit>,
 }
 
 #[napi(object)]
@@ -184,6 +202,7 @@ impl BindingProxyConfig {
                         }
                     },
                     service: l.service,
+                    rate_limit: l.rate_limit.map(BindingRateLimit::into_engine),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -360,6 +379,7 @@ impl BindingHttpRule {
                     status: u16::try_from(a.status).unwrap_or(0),
                 }),
             }),
+            rate_limit: self.rate_limit.map(BindingRateLimit::into_engine),
         })
     }
 }

@@ -59,6 +59,9 @@ pub struct InboundListener {
     pub protocol: Protocol,
     /// Service name used in metric labels (`dst_service`) for inbound traffic.
     pub service: String,
+    /// Local rate limit of the port: HTTP requests over it get 429, opaque TCP
+    /// connections over it are closed.
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// Traffic from the local workload: HTTP routed by authority, absolute-form and CONNECT.
@@ -148,6 +151,15 @@ pub struct HttpRuleSpec {
     pub backend_request_timeout_ms: Option<u64>,
     /// Injected delays and aborts (chaos testing); none when absent.
     pub faults: Option<FaultSpec>,
+    /// Local rate limit of the rule (per parent Service); 429 when exceeded.
+    pub rate_limit: Option<RateLimitSpec>,
+}
+
+/// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitSpec {
+    pub requests_per_second: f64,
+    pub burst: u32,
 }
 
 /// Fault injection of one rule: a delay, an abort, or both (the delay comes first).

@@ -127,8 +127,14 @@ impl Engine {
             return Err(ApplyError::ShuttingDown);
         }
         let version = self.version() + 1;
-        let snapshot = Snapshot::compile(&config, version, &self.shared.loads, &self.shared.stats)
-            .map_err(ApplyError::Config)?;
+        let snapshot = Snapshot::compile(
+            &config,
+            version,
+            &self.shared.loads,
+            &self.shared.stats,
+            &self.shared.resilience,
+        )
+        .map_err(ApplyError::Config)?;
         let prepared = listeners.prepare(&listener::wanted(&config), &self.handle)?;
         self.shared.snapshot.store(Some(Arc::new(snapshot)));
         listeners.commit(prepared, &self.shared, &self.handle);

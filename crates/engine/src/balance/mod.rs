@@ -51,7 +51,7 @@ const COST_TIE_TOLERANCE: f64 = 1e-3;
 /// Common time base of every load's timestamps, so one clock read serves a whole pick.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 

@@ -33,6 +33,8 @@ pub(crate) enum ProxyError {
     NoEndpoint,
     /// 504: the route's request timeout elapsed before the response head.
     Timeout,
+    /// 429: the rule's or the port's local rate limit is exhausted.
+    RateLimited,
 }
 
 impl ProxyError {
@@ -47,6 +49,7 @@ impl ProxyError {
             ProxyError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
             ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -61,6 +64,7 @@ impl ProxyError {
             ProxyError::NotImplemented => "not-implemented",
             ProxyError::NoEndpoint => "no-endpoint",
             ProxyError::Timeout => "timeout",
+            ProxyError::RateLimited => "rate-limited",
         }
     }
 
@@ -126,5 +130,16 @@ pub(crate) fn injected_abort(status: StatusCode, grpc: bool) -> Response<ProxyBo
         HeaderValue::from_str(&format!("fault injected: HTTP {}", status.as_u16())).expect("ASCII"),
     );
     headers.insert(MESH_ERROR.clone(), abort);
+    response
+}
+
+/// 429 from a local rate limit, with `Retry-After` (whole seconds until a token is back).
+pub(crate) fn rate_limited(wait: std::time::Duration) -> Response<ProxyBody> {
+    let seconds = crate::resilience::retry_after_seconds(wait);
+    let mut response = ProxyError::RateLimited
+        .response(format_args!("rate limit exceeded; retry after {seconds}s"));
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
     response
 }

@@ -210,3 +210,14 @@ pub(crate) fn refuse(
     }
     error.response(message)
 }
+
+/// A request refused by a local rate limit: 429 with `Retry-After`, counted on `stats`.
+pub(crate) fn refuse_rate_limited(stats: &HttpStats, wait: Duration) -> Response<ProxyBody> {
+    stats.request();
+    stats.response(
+        StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        false,
+        Duration::ZERO,
+    );
+    super::error::rate_limited(wait)
+}

@@ -15,7 +15,9 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::{injected_abort, is_grpc, ProxyError};
-use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
+use super::forward::{
+    prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
+};
 use super::headers::{request_authority, upgrade_requested};
 use super::{serve, tunnel, Handler, HttpVersion};
 use crate::balance::{EndpointLoad, PickContext};
@@ -89,6 +91,11 @@ enum Decision {
         stats: Option<Arc<HttpStats>>,
         error: ProxyError,
         message: String,
+    },
+    /// The rule's rate limit: 429, a token is back after `wait`.
+    RateLimited {
+        stats: Arc<HttpStats>,
+        wait: Duration,
     },
 }
 
@@ -177,6 +184,7 @@ impl Handler for OutboundHandler {
                 error,
                 message,
             } => refuse(stats.as_deref(), error, message),
+            Decision::RateLimited { stats, wait } => refuse_rate_limited(&stats, wait),
         }
     }
 }
@@ -222,6 +230,14 @@ impl OutboundHandler {
                 message: format!("no backend with a non-zero weight for {}", service.key),
             };
         };
+        if let Some(limiter) = &rule.rate_limiter {
+            if let Err(wait) = limiter.acquire() {
+                return Decision::RateLimited {
+                    stats: backend.stats.clone(),
+                    wait,
+                };
+            }
+        }
         let injected = rule.faults.as_ref().map(Faults::draw).unwrap_or_default();
         if let Some(status) = injected.abort {
             return Decision::Abort {

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Duration;
 
 use http::StatusCode;
@@ -97,4 +98,111 @@ fn http_statuses_map_to_grpc_statuses_as_grpc_documents() {
             "{http}"
         );
     }
+}
+
+// ===== rate limits =====
+
+use crate::config::RateLimitSpec;
+
+const SECOND: u64 = 1_000_000_000;
+
+fn limit(requests_per_second: f64, burst: u32) -> RateLimitSpec {
+    RateLimitSpec {
+        requests_per_second,
+        burst,
+    }
+}
+
+#[test]
+fn a_full_bucket_admits_the_burst_at_once_then_refills_at_the_rate() {
+    let limiter = RateLimiter::new("r", &limit(10.0, 3)).unwrap();
+    let start = 5 * SECOND;
+    for _ in 0..3 {
+        assert_eq!(limiter.acquire_at(start), Ok(()));
+    }
+    // The fourth needs a token that comes back one interval (100 ms) later.
+    assert_eq!(limiter.acquire_at(start), Err(Duration::from_millis(100)));
+    assert_eq!(
+        limiter.acquire_at(start + 40_000_000),
+        Err(Duration::from_millis(60))
+    );
+    assert_eq!(limiter.acquire_at(start + 100_000_000), Ok(()));
+    assert!(limiter.acquire_at(start + 100_000_000).is_err());
+}
+
+#[test]
+fn the_sustained_rate_is_the_configured_one() {
+    let limiter = RateLimiter::new("r", &limit(50.0, 5)).unwrap();
+    // Offer 1000 requests per second for 10 simulated seconds.
+    let mut admitted = 0;
+    for ms in 0..10_000u64 {
+        if limiter.acquire_at(SECOND + ms * 1_000_000).is_ok() {
+            admitted += 1;
+        }
+    }
+    // The burst, then 50 per second.
+    assert!((500..=505).contains(&admitted), "{admitted}");
+}
+
+#[test]
+fn an_idle_bucket_never_holds_more_than_its_burst() {
+    let limiter = RateLimiter::new("r", &limit(100.0, 2)).unwrap();
+    let later = 3600 * SECOND;
+    assert!(limiter.acquire_at(later).is_ok());
+    assert!(limiter.acquire_at(later).is_ok());
+    assert!(limiter.acquire_at(later).is_err());
+}
+
+#[test]
+fn fractional_rates_work() {
+    let limiter = RateLimiter::new("r", &limit(0.5, 1)).unwrap();
+    assert!(limiter.acquire_at(SECOND).is_ok());
+    assert_eq!(limiter.acquire_at(SECOND), Err(Duration::from_secs(2)));
+    assert_eq!(retry_after_seconds(Duration::from_secs(2)), 2);
+    assert_eq!(retry_after_seconds(Duration::from_millis(1)), 1);
+    assert_eq!(retry_after_seconds(Duration::from_millis(1500)), 2);
+    assert_eq!(retry_after_seconds(Duration::ZERO), 1);
+}
+
+#[test]
+fn bad_rate_limits_name_their_field() {
+    for rate in [0.0, -1.0, f64::NAN, f64::INFINITY, 2e9] {
+        let error = RateLimiter::new("inbound[0].rateLimit", &limit(rate, 1)).unwrap_err();
+        assert_eq!(error.path, "inbound[0].rateLimit.requestsPerSecond");
+    }
+    let error = RateLimiter::new("x", &limit(1.0, 0)).unwrap_err();
+    assert_eq!(error.path, "x.burst");
+}
+
+#[test]
+fn the_registry_keeps_a_bucket_across_compiles_until_its_settings_change() {
+    let registry = ResilienceRegistry::new();
+    let first = registry
+        .rate_limiter("rule:a".into(), "p", &limit(1.0, 1))
+        .unwrap();
+    assert!(first.acquire().is_ok());
+    let again = registry
+        .rate_limiter("rule:a".into(), "p", &limit(1.0, 1))
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    assert!(
+        again.acquire().is_err(),
+        "the token taken before is still gone"
+    );
+    let changed = registry
+        .rate_limiter("rule:a".into(), "p", &limit(1.0, 2))
+        .unwrap();
+    assert!(!Arc::ptr_eq(&first, &changed));
+    assert!(changed.acquire().is_ok());
+
+    drop((first, again));
+    registry.retain_used();
+    assert_eq!(
+        registry.rate_limiter_count(),
+        1,
+        "the changed one is in use"
+    );
+    drop(changed);
+    registry.retain_used();
+    assert_eq!(registry.rate_limiter_count(), 0);
 }

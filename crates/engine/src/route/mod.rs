@@ -15,7 +15,7 @@ use crate::balance::rng;
 use crate::config::{
     HeaderValueMatch, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, PathMatch, ServiceSpec,
 };
-use crate::resilience::Faults;
+use crate::resilience::{Faults, RateLimiter, ResilienceRegistry};
 use crate::snapshot::ConfigError;
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry};
 
@@ -46,9 +46,10 @@ impl Router {
         service: &ServiceSpec,
         routes: &[&HttpRouteSpec],
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Router, ConfigError> {
         let indexed: Vec<(usize, &HttpRouteSpec)> = routes.iter().copied().enumerate().collect();
-        Self::compile_indexed(service, &indexed, stats)
+        Self::compile_indexed(service, &indexed, stats, resilience)
     }
 
     /// Like [`Router::compile`], with each route's index in `ProxyConfig::http_routes` (in
@@ -57,6 +58,7 @@ impl Router {
         service: &ServiceSpec,
         routes: &[(usize, &HttpRouteSpec)],
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Router, ConfigError> {
         let authority = format!("{}.{}:{}", service.name, service.namespace, service.port);
         let parent_key = service.key();
@@ -92,6 +94,18 @@ impl Router {
                 }
                 check_backend_weights(&rule_path, rule)?;
                 let faults = compile_faults(&rule_path, rule)?;
+                let rate_limiter = match &rule.rate_limit {
+                    None => None,
+                    // Per parent: each Service the route is attached to has its own bucket.
+                    Some(spec) => Some(resilience.rate_limiter(
+                        format!(
+                            "rule:{}/{}#{rule_index}@{parent_key}",
+                            route.namespace, route.name
+                        ),
+                        &format!("{rule_path}.rateLimit"),
+                        spec,
+                    )?),
+                };
                 let backends: Vec<Backend> = if rule.backends.is_empty() {
                     vec![Backend {
                         service: parent_key.clone(),
@@ -110,6 +124,7 @@ impl Router {
                 };
                 let mut compiled = Rule::new(route.name.clone(), rule, backends);
                 compiled.faults = faults;
+                compiled.rate_limiter = rate_limiter;
                 rules.push(compiled);
             }
         }
@@ -167,6 +182,8 @@ pub struct Rule {
     pub backend_request_timeout: Option<Duration>,
     /// Injected delays and aborts, if the rule has any.
     pub faults: Option<Faults>,
+    /// The rule's token bucket, if it has a rate limit.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
     backends: Vec<Backend>,
     total_weight: u64,
 }
@@ -188,6 +205,7 @@ impl Rule {
             request_timeout: timeout(spec.request_timeout_ms),
             backend_request_timeout: timeout(spec.backend_request_timeout_ms),
             faults: None,
+            rate_limiter: None,
             backends,
             total_weight,
         }
@@ -233,6 +251,9 @@ pub fn validate_route(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigE
         }
         check_backend_weights(&rule_path, rule)?;
         compile_faults(&rule_path, rule)?;
+        if let Some(spec) = &rule.rate_limit {
+            RateLimiter::new(&format!("{rule_path}.rateLimit"), spec)?;
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ use crate::config::{
     GlobalTimeouts, HttpRouteSpec, InboundListener, OutboundListener, ProxyConfig, ServiceSpec,
     TcpOutboundListener,
 };
+use crate::resilience::{RateLimiter, ResilienceRegistry};
 use crate::route::{self, Router};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
 
@@ -60,6 +61,8 @@ pub struct InboundPlan {
     pub http_stats: Arc<HttpStats>,
     /// direction inbound, target_addr = forward_to.
     pub tcp_stats: Arc<TcpStats>,
+    /// The port's token bucket, if it has a rate limit.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 pub struct ServiceRuntime {
@@ -84,12 +87,14 @@ impl Snapshot {
     /// is valid: it answers 503, which is how an operator drains it.
     ///
     /// On success, load state of endpoints and services no config names any more is
-    /// dropped from `loads` (see [`LoadRegistry::retain`]).
+    /// dropped from `loads` (see [`LoadRegistry::retain`]), and resilience state nothing
+    /// uses from `resilience`.
     pub fn compile(
         config: &ProxyConfig,
         version: u64,
         loads: &LoadRegistry,
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Snapshot, ConfigError> {
         validate::timeouts(&config.timeouts)?;
         let service_index = validate::services(&config.services)?;
@@ -120,7 +125,7 @@ impl Snapshot {
                 .map_or(&[][..], Vec::as_slice);
             let runtime = Arc::new(ServiceRuntime {
                 balancer: Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads),
-                router: Router::compile_indexed(spec, routes, stats)?,
+                router: Router::compile_indexed(spec, routes, stats, resilience)?,
                 tcp_stats: spec
                     .endpoints
                     .iter()
@@ -141,10 +146,17 @@ impl Snapshot {
             services.insert(key, runtime);
         }
 
-        let inbound = config
-            .inbound
-            .iter()
-            .map(|listener| InboundPlan {
+        let mut inbound = Vec::with_capacity(config.inbound.len());
+        for (i, listener) in config.inbound.iter().enumerate() {
+            let rate_limiter = match &listener.rate_limit {
+                None => None,
+                Some(spec) => Some(resilience.rate_limiter(
+                    format!("inbound[{i}]:{}", listener.listen),
+                    &format!("inbound[{i}].rateLimit"),
+                    spec,
+                )?),
+            };
+            inbound.push(InboundPlan {
                 http_stats: stats.http(HttpLabels {
                     direction: Direction::Inbound,
                     authority: listener.listen.to_string(),
@@ -158,9 +170,10 @@ impl Snapshot {
                     target_addr: listener.forward_to.to_string(),
                     tls: false,
                 }),
+                rate_limiter,
                 listener: listener.clone(),
-            })
-            .collect();
+            });
+        }
 
         let addresses: HashSet<SocketAddr> = config
             .services
@@ -169,6 +182,7 @@ impl Snapshot {
             .collect();
         loads.retain(&addresses);
         loads.retain_cursors(&services.keys().map(String::as_str).collect());
+        resilience.retain_used();
 
         Ok(Snapshot {
             version,

@@ -5,9 +5,12 @@ use std::time::{Duration, Instant};
 
 use http::Request;
 use mesh_engine::config::{
-    FaultAbortSpec, FaultDelaySpec, FaultSpec, HttpRuleSpec, ServiceProtocol,
+    FaultAbortSpec, FaultDelaySpec, FaultSpec, HttpRuleSpec, Protocol, ProxyConfig, RateLimitSpec,
+    ServiceProtocol,
 };
 use mesh_engine::ListenerKind;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use crate::support::*;
 
@@ -155,5 +158,105 @@ async fn abort_shares_hold_within_tolerance() {
     assert!(
         (200 - 61..=200 + 61).contains(&aborted),
         "{aborted} of {total}"
+    );
+}
+
+// ===== rate limits =====
+
+fn rate_limit(requests_per_second: f64, burst: u32) -> Option<RateLimitSpec> {
+    Some(RateLimitSpec {
+        requests_per_second,
+        burst,
+    })
+}
+
+#[tokio::test]
+async fn a_rule_over_its_rate_limit_answers_429_with_retry_after() {
+    let app = App::start("orders", AppProtocol::Http1).await;
+    let engine = engine();
+    let mut config = outbound_config(vec![service("orders", ServiceProtocol::Http, &[app.addr])]);
+    config.http_routes.push(one_rule_route(
+        "orders-limited",
+        "default/orders",
+        HttpRuleSpec {
+            rate_limit: rate_limit(0.5, 3),
+            ..HttpRuleSpec::default()
+        },
+    ));
+    engine.apply(config.clone()).unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    for _ in 0..2 {
+        assert_eq!(client.get("orders", "/").await.status, 200);
+    }
+    // A new snapshot with the same limit keeps the bucket: one token left, not three.
+    engine.apply(config).unwrap();
+    assert_eq!(client.get("orders", "/").await.status, 200);
+    let reply = client.get("orders", "/").await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.headers["x-mesh-error"], "rate-limited");
+    assert_eq!(reply.headers["retry-after"], "2");
+    let stats = http_stats(
+        &engine,
+        "orders.default:80",
+        "default/orders",
+        "orders-limited",
+    )
+    .unwrap();
+    assert_eq!(stats.requests, 4);
+    assert_eq!(responses(&stats, 200, false), 3);
+    assert_eq!(responses(&stats, 429, false), 1);
+}
+
+#[tokio::test]
+async fn an_inbound_port_over_its_rate_limit_answers_429_to_http() {
+    let app = App::start("app", AppProtocol::Http1).await;
+    let engine = engine();
+    let mut listener = inbound(app.addr, Protocol::Auto);
+    listener.rate_limit = rate_limit(1.0, 2);
+    engine
+        .apply(ProxyConfig {
+            inbound: vec![listener],
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Inbound)).await;
+    assert_eq!(client.get("app", "/").await.status, 200);
+    assert_eq!(client.get("app", "/").await.status, 200);
+    let reply = client.get("app", "/").await;
+    assert_eq!(reply.status, 429);
+    assert_eq!(reply.headers["retry-after"], "1");
+}
+
+#[tokio::test]
+async fn an_inbound_tcp_port_over_its_rate_limit_closes_connections() {
+    let echo = echo_server().await;
+    let engine = engine();
+    let mut listener = inbound(echo, Protocol::Tcp);
+    listener.rate_limit = rate_limit(0.1, 1);
+    engine
+        .apply(ProxyConfig {
+            inbound: vec![listener],
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+    let proxy = bound(&engine, ListenerKind::Inbound);
+
+    let mut first = TcpStream::connect(proxy).await.unwrap();
+    first.write_all(b"ping").await.unwrap();
+    assert_eq!(
+        read_exactly(&mut first, 4, Duration::from_secs(5)).await,
+        b"ping"
+    );
+
+    let mut second = TcpStream::connect(proxy).await.unwrap();
+    let _ = second.write_all(b"ping").await;
+    let mut buf = [0u8; 4];
+    let read = tokio::time::timeout(Duration::from_secs(5), second.read(&mut buf))
+        .await
+        .expect("closed in time");
+    assert!(
+        matches!(read, Ok(0) | Err(_)),
+        "closed without an echo: {read:?}"
     );
 }

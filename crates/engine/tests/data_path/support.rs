@@ -67,6 +67,7 @@ pub fn inbound(forward_to: SocketAddr, protocol: Protocol) -> InboundListener {
         forward_to,
         protocol,
         service: "default/app".into(),
+        rate_limit: None,
     }
 }
 
