@@ -88,6 +88,7 @@ export interface BindingHttpRule {
   backendRequestTimeoutMs?: number
   faults?: BindingFaults
   rateLimit?: BindingRateLimit
+  retry?: BindingRetry
 }
 
 export interface BindingHttpStats {
@@ -98,6 +99,7 @@ export interface BindingHttpStats {
   tls: boolean
   requests: number
   responses: Array<BindingResponseStats>
+  retries: BindingRetryStats
 }
 
 export interface BindingInbound {
@@ -154,6 +156,31 @@ export interface BindingResponseStats {
   /** Non-cumulative counts per bucket (last is +Inf). */
   latencyBuckets: Array<number>
   latencySumMs: number
+}
+
+export interface BindingRetry {
+  /** Retries after the first attempt. */
+  attempts: number
+  /** Response statuses that are retried. */
+  codes: Array<number>
+  backoffMs: number
+  /** Retries may add at most this percentage of the rule's requests... */
+  budgetPercent: number
+  /** ...plus this many per second. */
+  minRetriesPerSecond: number
+  budgetWindowMs: number
+  /** Larger request bodies are not retried. */
+  maxRequestBytes: number
+  /** Also retry POST, PATCH and other non-idempotent methods. */
+  nonIdempotent: boolean
+}
+
+/** `retry_total` by result: retries sent, and retries wanted but not made (and why). */
+export interface BindingRetryStats {
+  retried: number
+  budgetExhausted: number
+  notReplayable: number
+  attemptsExhausted: number
 }
 
 export interface BindingService {

@@ -45,6 +45,16 @@ describe('compileProxyConfig', () => {
               backendRequestTimeoutMs: 500,
               faults: { delay: { percent: 10, fixedMs: 100 }, abort: { percent: 5, status: 503 } },
               rateLimit: { requestsPerSecond: 100, burst: 50 },
+              retry: {
+                attempts: 3,
+                codes: [502, 503, 504],
+                backoffMs: 25,
+                budgetPercent: 20,
+                minRetriesPerSecond: 10,
+                budgetWindowMs: 10_000,
+                maxRequestBytes: 65536,
+                nonIdempotent: false,
+              },
             },
           ],
         },
@@ -257,6 +267,47 @@ rules:
     expect(config.inbound[0]?.rateLimit).toEqual({ requestsPerSecond: 2.5, burst: 3 })
     expect(config.inbound[1]).not.toHaveProperty('rateLimit')
     expect(config.httpRoutes[0]?.rules[0]?.rateLimit).toEqual({ requestsPerSecond: 100, burst: 10 })
+  })
+
+  it('retry: durations in ms, budget as a percentage, every default filled in', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: retrying
+parentRefs: [ { name: orders } ]
+rules:
+  - retry: { attempts: 2, codes: [503], backoff: 1s, budget: "12.5%", minRetriesPerSecond: 0, budgetWindow: 30s, maxRequestBytes: 1024, nonIdempotent: true }
+  - retry: {}
+`)
+    const [custom, defaults] = config.httpRoutes[0]?.rules ?? []
+    expect(custom?.retry).toEqual({
+      attempts: 2,
+      codes: [503],
+      backoffMs: 1000,
+      budgetPercent: 12.5,
+      minRetriesPerSecond: 0,
+      budgetWindowMs: 30_000,
+      maxRequestBytes: 1024,
+      nonIdempotent: true,
+    })
+    expect(defaults?.retry).toEqual({
+      attempts: 1,
+      codes: [502, 503, 504],
+      backoffMs: 25,
+      budgetPercent: 20,
+      minRetriesPerSecond: 10,
+      budgetWindowMs: 10_000,
+      maxRequestBytes: 65536,
+      nonIdempotent: false,
+    })
   })
 
   it('a route without rules gets one catch-all rule to its parent', () => {

@@ -53,3 +53,20 @@ describe('rateLimit', () => {
     ])
   })
 })
+
+describe('retry', () => {
+  it('is enforced: no warning', () => {
+    expect(validateWithProxy(service, route({ retry: { attempts: 2 } })).warnings).toEqual([])
+  })
+
+  it('checks the budget window, replay buffer and nonIdempotent', () => {
+    expect(
+      errorsWithProxy(service, route({ retry: { budgetWindow: '500ms', maxRequestBytes: -1, nonIdempotent: 'yes', minRetriesPerSecond: 1.5 } })),
+    ).toEqual([
+      at(3, 'HTTPRoute "r"', 'rules[0].retry.budgetWindow: expected a duration of at least 1s, got "500ms"'),
+      at(3, 'HTTPRoute "r"', 'rules[0].retry.maxRequestBytes: expected an integer from 0 to 67108864, got the number -1'),
+      at(3, 'HTTPRoute "r"', 'rules[0].retry.nonIdempotent: expected true or false, got "yes"'),
+      at(3, 'HTTPRoute "r"', 'rules[0].retry.minRetriesPerSecond: expected an integer from 0 to 1000000, got the number 1.5'),
+    ])
+  })
+})

@@ -256,7 +256,6 @@ describe('fields accepted but not enforced', () => {
     expect(warnings).toEqual([
       at(2, 'Service "orders"', `healthCheck: ${WARNING}`),
       at(2, 'Service "orders"', `circuitBreaker: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[0].retry: ${WARNING}`),
     ])
   })
 
@@ -310,7 +309,16 @@ describe('fields accepted but not enforced', () => {
     expect(svc.healthCheck).toEqual({ interval: '5s', timeout: '1s', unhealthyThreshold: 3, healthyThreshold: 2 })
     expect(svc.circuitBreaker).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, consecutiveFailures: 5, ejection: '30s' })
     const rule = (resources[2] as HTTPRouteResource).rules[0]
-    expect(rule?.retry).toEqual({ attempts: 1, codes: [502, 503, 504], backoff: '25ms', budget: 20 })
+    expect(rule?.retry).toEqual({
+      attempts: 1,
+      codes: [502, 503, 504],
+      backoff: '25ms',
+      budget: 20,
+      minRetriesPerSecond: 10,
+      budgetWindow: '10s',
+      maxRequestBytes: 65536,
+      nonIdempotent: false,
+    })
     expect(rule?.rateLimit).toEqual({ requestsPerSecond: 2.5, burst: 3 })
     expect(rule?.faults).toEqual({ delay: { percent: 100, fixed: '1s' } })
   })

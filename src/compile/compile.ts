@@ -11,6 +11,7 @@ import type {
   BindingInbound,
   BindingProxyConfig,
   BindingRateLimit,
+  BindingRetry,
   BindingService,
   BindingTcpOutbound,
 } from '../../native/index.js'
@@ -26,6 +27,7 @@ import {
   type MeshResource,
   type ProxyResource,
   type RateLimit,
+  type RetryPolicy,
   type ServiceResource,
 } from '../config/types.js'
 
@@ -136,6 +138,19 @@ function compileFaults(faults: FaultInjection): BindingFaults {
   return compiled
 }
 
+function compileRetry(retry: RetryPolicy): BindingRetry {
+  return {
+    attempts: retry.attempts,
+    codes: [...retry.codes],
+    backoffMs: parseDuration(retry.backoff),
+    budgetPercent: retry.budget,
+    minRetriesPerSecond: retry.minRetriesPerSecond,
+    budgetWindowMs: parseDuration(retry.budgetWindow),
+    maxRequestBytes: retry.maxRequestBytes,
+    nonIdempotent: retry.nonIdempotent,
+  }
+}
+
 function compileRule(rule: HttpRouteRule): BindingHttpRule {
   const compiled: BindingHttpRule = {
     matches: rule.matches.map(compileMatch),
@@ -147,6 +162,7 @@ function compileRule(rule: HttpRouteRule): BindingHttpRule {
   if (backendRequest !== undefined) compiled.backendRequestTimeoutMs = backendRequest
   if (rule.faults !== undefined) compiled.faults = compileFaults(rule.faults)
   if (rule.rateLimit !== undefined) compiled.rateLimit = compileRateLimit(rule.rateLimit)
+  if (rule.retry !== undefined) compiled.retry = compileRetry(rule.retry)
   return compiled
 }
 

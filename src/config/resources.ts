@@ -421,6 +421,10 @@ const retry = object<RetryPolicy>({
   codes: withDefault(array(statusCode, { minItems: 1 }), [502, 503, 504]),
   backoff: withDefault(duration(), '25ms'),
   budget: withDefault(percent(), 20),
+  minRetriesPerSecond: withDefault(integer(0, 1_000_000), 10),
+  budgetWindow: withDefault(duration({ minMs: 1_000, maxMs: 60_000 }), '10s'),
+  maxRequestBytes: withDefault(integer(0, 64 * 1024 * 1024), 64 * 1024),
+  nonIdempotent: withDefault(boolean(), false),
 })
 
 const faultDelay = object<FaultDelay>({ percent: withDefault(percent(), 100), fixed: required(positiveDuration) })
@@ -438,7 +442,7 @@ const httpRouteRule = object<HttpRouteRule>({
   matches: withDefault(array(httpRouteMatch), []),
   backendRefs: withDefault(backendRefs, []),
   timeouts: optional(timeouts),
-  retry: notEnforced(optional(retry)),
+  retry: optional(retry),
   faults: optional(faults),
   rateLimit: optional(rateLimit),
 })

@@ -209,16 +209,30 @@ export interface HttpRouteTimeouts {
   backendRequest?: Duration
 }
 
-/** Not enforced in this version. */
+/**
+ * Retries of a rule's failed attempts. Connect failures are always retried (nothing was
+ * sent). The listed statuses, resets before a response, `backendRequest` timeouts and,
+ * for gRPC, trailers-only responses with grpc-status UNAVAILABLE are retried for
+ * idempotent methods (all methods with `nonIdempotent`) whose body fits the replay
+ * buffer. Every retry goes to a freshly picked endpoint.
+ */
 export interface RetryPolicy {
   /** Retries after the first attempt (default 1). */
   attempts: number
   /** Response statuses that are retried (default 502, 503, 504). */
   codes: number[]
-  /** Wait before each retry (default 25ms). */
+  /** Wait before the first retry, doubled per retry up to 1s (or this), with jitter (default 25ms). */
   backoff: Duration
-  /** Retries may add at most this percentage of extra load (default 20). */
+  /** Retries may add at most this percentage of extra load over the window (default 20)... */
   budget: number
+  /** ...plus this many retries per second whatever the traffic (default 10). */
+  minRetriesPerSecond: number
+  /** The window the budget is computed over (default 10s, 1s to 60s). */
+  budgetWindow: Duration
+  /** Requests with a larger body (or still streaming one when a retry is due) are not retried (default 65536). */
+  maxRequestBytes: number
+  /** Also retry POST, PATCH and other non-idempotent methods (default false). */
+  nonIdempotent: boolean
 }
 
 /** Delays a share of the rule's requests by a fixed time before forwarding them. */

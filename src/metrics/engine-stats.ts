@@ -8,6 +8,15 @@ import type { BindingHttpStats, BindingResponseStats, BindingStats, BindingTcpSt
 const HTTP_LABELS = ['direction', 'authority', 'dst_service', 'route', 'tls'] as const
 const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as const
 const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
+const RETRY_LABELS = [...HTTP_LABELS, 'result'] as const
+
+/** `retry_total`'s `result` label for each retry counter of the engine. */
+const RETRY_RESULTS = [
+  ['retried', 'retried'],
+  ['budgetExhausted', 'budget_exhausted'],
+  ['notReplayable', 'not_replayable'],
+  ['attemptsExhausted', 'attempts_exhausted'],
+] as const
 
 /** Escapes a label value as the text format requires: backslash, double quote, newline. */
 export function escapeLabelValue(value: string): string {
@@ -75,6 +84,11 @@ export function renderEngineStats(stats: BindingStats): string {
     'histogram',
     'Elapsed times between a request\'s headers being received and its response stream completing.',
   )
+  const retries = new Family(
+    'retry_total',
+    'counter',
+    'Total count of retries wanted by a retry policy, by result: retried (sent again), budget_exhausted, not_replayable, attempts_exhausted.',
+  )
   const tcpOpen = new Family('tcp_open_total', 'counter', 'Total count of opened connections.')
   const tcpOpenNow = new Family('tcp_open_connections', 'gauge', 'Number of currently-open connections.')
   const tcpClose = new Family('tcp_close_total', 'counter', 'Total count of closed connections.')
@@ -85,6 +99,11 @@ export function renderEngineStats(stats: BindingStats): string {
 
   for (const h of stats.http) {
     requests.sample('request_total', labelSet(HTTP_LABELS, httpLabelValues(h)), h.requests)
+    // Only label sets whose rule retries ever count anything: no zero series for the rest.
+    for (const [field, result] of RETRY_RESULTS) {
+      const count = h.retries[field]
+      if (count > 0) retries.sample('retry_total', labelSet(RETRY_LABELS, [...httpLabelValues(h), result]), count)
+    }
     for (const r of h.responses) {
       const labels = labelSet(RESPONSE_LABELS, responseLabelValues(h, r))
       responses.sample('response_total', labels, r.count)
@@ -113,7 +132,7 @@ export function renderEngineStats(stats: BindingStats): string {
     tcpWrite.sample('tcp_write_bytes_total', labels, t.writeBytes)
   }
 
-  return [requests, responses, latency, tcpOpen, tcpOpenNow, tcpClose, tcpRead, tcpWrite]
+  return [requests, responses, latency, retries, tcpOpen, tcpOpenNow, tcpClose, tcpRead, tcpWrite]
     .map((f) => f.text())
     .join('')
 }

@@ -107,6 +107,25 @@ pub struct BindingHttpRule {
     pub backend_request_timeout_ms: Option<u32>,
     pub faults: Option<BindingFaults>,
     pub rate_limit: Option<BindingRateLimit>,
+    pub retry: Option<BindingRetry>,
+}
+
+#[napi(object)]
+pub struct BindingRetry {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Response statuses that are retried.
+    pub codes: Vec<u32>,
+    pub backoff_ms: u32,
+    /// Retries may add at most this percentage of the rule's requests...
+    pub budget_percent: f64,
+    /// ...plus this many per second.
+    pub min_retries_per_second: u32,
+    pub budget_window_ms: u32,
+    /// Larger request bodies are not retried.
+    pub max_request_bytes: u32,
+    /// Also retry POST, PATCH and other non-idempotent methods.
+    pub non_idempotent: bool,
 }
 
 #[napi(object)]
@@ -380,6 +399,21 @@ impl BindingHttpRule {
                 }),
             }),
             rate_limit: self.rate_limit.map(BindingRateLimit::into_engine),
+            retry: self.retry.map(|r| RetrySpec {
+                attempts: r.attempts,
+                // Out-of-range values are refused by the engine's validation.
+                codes: r
+                    .codes
+                    .into_iter()
+                    .map(|c| u16::try_from(c).unwrap_or(0))
+                    .collect(),
+                backoff_ms: u64::from(r.backoff_ms),
+                budget_percent: r.budget_percent,
+                min_retries_per_second: r.min_retries_per_second,
+                budget_window_ms: u64::from(r.budget_window_ms),
+                max_request_bytes: u64::from(r.max_request_bytes),
+                non_idempotent: r.non_idempotent,
+            }),
         })
     }
 }

@@ -1,6 +1,6 @@
 //! Stats snapshots as plain JS objects. Counters are f64 so JS reads numbers exactly up to 2^53.
 
-use mesh_engine::stats::{Direction, StatsSnapshot, LATENCY_BUCKETS_MS};
+use mesh_engine::stats::{Direction, RetryResult, StatsSnapshot, LATENCY_BUCKETS_MS};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -21,6 +21,31 @@ pub struct BindingHttpStats {
     pub tls: bool,
     pub requests: f64,
     pub responses: Vec<BindingResponseStats>,
+    pub retries: BindingRetryStats,
+}
+
+/// `retry_total` by result: retries sent, and retries wanted but not made (and why).
+#[napi(object)]
+pub struct BindingRetryStats {
+    pub retried: f64,
+    pub budget_exhausted: f64,
+    pub not_replayable: f64,
+    pub attempts_exhausted: f64,
+}
+
+fn retry_stats(counts: &[(RetryResult, u64)]) -> BindingRetryStats {
+    let of = |wanted: RetryResult| {
+        counts
+            .iter()
+            .find(|(result, _)| *result == wanted)
+            .map_or(0.0, |(_, n)| *n as f64)
+    };
+    BindingRetryStats {
+        retried: of(RetryResult::Retried),
+        budget_exhausted: of(RetryResult::BudgetExhausted),
+        not_replayable: of(RetryResult::NotReplayable),
+        attempts_exhausted: of(RetryResult::AttemptsExhausted),
+    }
 }
 
 #[napi(object)]
@@ -70,6 +95,7 @@ impl BindingStats {
                     route: h.labels.route,
                     tls: h.labels.tls,
                     requests: h.requests as f64,
+                    retries: retry_stats(&h.retries),
                     responses: h
                         .responses
                         .into_iter()

@@ -153,6 +153,50 @@ pub struct HttpRuleSpec {
     pub faults: Option<FaultSpec>,
     /// Local rate limit of the rule (per parent Service); 429 when exceeded.
     pub rate_limit: Option<RateLimitSpec>,
+    /// Retries of failed attempts; none when absent.
+    pub retry: Option<RetrySpec>,
+}
+
+/// When and how often a rule's failed attempts are sent again.
+///
+/// Retried: connect failures (always: nothing was sent), and for requests whose method
+/// allows it and whose body is replayable, the listed response statuses, resets before
+/// a response, per-attempt (backendRequest) timeouts and, for gRPC, trailers-only
+/// responses with grpc-status UNAVAILABLE.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrySpec {
+    /// Retries after the first attempt (1 to 100).
+    pub attempts: u32,
+    /// Response statuses that are retried.
+    pub codes: Vec<u16>,
+    /// Wait before the first retry; doubled per retry up to 1 s (or this, if longer), jittered.
+    pub backoff_ms: u64,
+    /// Retries may add at most this percentage of the rule's requests (over the window)...
+    pub budget_percent: f64,
+    /// ...plus this many retries per second whatever the traffic.
+    pub min_retries_per_second: u32,
+    /// The window the budget is computed over (1 s to 60 s).
+    pub budget_window_ms: u64,
+    /// Requests with larger bodies (or bodies still streaming when a retry is due) are not
+    /// retried; up to this many bytes are kept for replay.
+    pub max_request_bytes: u64,
+    /// Also retry methods that are not idempotent (POST, PATCH, ...).
+    pub non_idempotent: bool,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            codes: vec![502, 503, 504],
+            backoff_ms: 25,
+            budget_percent: 20.0,
+            min_retries_per_second: 10,
+            budget_window_ms: 10_000,
+            max_request_bytes: 64 * 1024,
+            non_idempotent: false,
+        }
+    }
 }
 
 /// A token bucket: `burst` requests at once, refilled at `requests_per_second`.

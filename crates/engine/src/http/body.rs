@@ -79,6 +79,16 @@ impl UpstreamBody {
         }
     }
 
+    /// A body nobody will see (the response of an attempt that is retried), read only so
+    /// its HTTP/1 connection can go back to the pool; nothing is recorded.
+    pub(crate) fn discarded(inner: Incoming, lease: Option<H1Lease>) -> Self {
+        Self {
+            inner,
+            outcome: None,
+            lease,
+        }
+    }
+
     /// `clean`: the stream reached its end; otherwise it failed (the upstream reset it).
     fn finish(&mut self, clean: bool) {
         if let Some(mut outcome) = self.outcome.take() {

@@ -30,6 +30,7 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::forward::PoolTimeouts;
+use super::replay::RequestBody;
 use super::HttpVersion;
 use crate::stats::TcpStats;
 use crate::tcp::{self, ConnectError, Metered, Peer};
@@ -47,6 +48,30 @@ pub(crate) enum UpstreamError {
     Connect(ConnectError),
     /// The connection failed or was reset before a response head arrived.
     Exchange(hyper::Error),
+}
+
+/// A failed send; `unsent` holds the request when not a byte of it reached the upstream
+/// (a connect failure, a connection closed before the request was handed to it), so it
+/// can go elsewhere whatever its method or body.
+pub(crate) struct SendError {
+    pub(crate) error: UpstreamError,
+    pub(crate) unsent: Option<Request<RequestBody>>,
+}
+
+impl SendError {
+    fn sent(error: UpstreamError) -> Self {
+        Self {
+            error,
+            unsent: None,
+        }
+    }
+
+    fn unsent(error: UpstreamError, req: Request<RequestBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(req),
+        }
+    }
 }
 
 /// Where a new upstream connection counts, asked only when one is opened.
@@ -100,10 +125,10 @@ impl Pools {
         &self,
         addr: SocketAddr,
         version: HttpVersion,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<(Response<Incoming>, Option<H1Lease>), UpstreamError> {
+    ) -> Result<(Response<Incoming>, Option<H1Lease>), SendError> {
         match version {
             HttpVersion::Http1 => {
                 let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr));
@@ -189,7 +214,7 @@ type H1Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 /// future and the response body, so those are polled without a waker while the driver
 /// registers the task's waker with the socket.
 pub(crate) struct H1Conn {
-    sender: http1::SendRequest<Incoming>,
+    sender: http1::SendRequest<RequestBody>,
     /// `None` once the connection has ended.
     driver: Option<H1Driver>,
     addr: SocketAddr,
@@ -226,8 +251,8 @@ impl H1Conn {
     /// the message still in it means not a byte was written: the request can go elsewhere.
     async fn exchange(
         &mut self,
-        req: Request<Incoming>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<Incoming>>> {
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<RequestBody>>> {
         let mut response = pin!(self.sender.try_send_request(req));
         poll_fn(|cx| {
             let ended = self.poll_drive(cx).is_ready();
@@ -315,10 +340,10 @@ impl H1Pool {
 
     async fn send(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<(Response<Incoming>, H1Conn), UpstreamError> {
+    ) -> Result<(Response<Incoming>, H1Conn), SendError> {
         while let Some(mut conn) = self.checkout(timeouts.idle) {
             if !conn.poll_idle() {
                 continue;
@@ -332,15 +357,24 @@ impl H1Pool {
                 Err(mut e) => match e.take_message() {
                     // Closed before a byte of the request was written: try the next one.
                     Some(unsent) => req = unsent,
-                    None => return Err(UpstreamError::Exchange(e.into_error())),
+                    None => return Err(SendError::sent(UpstreamError::Exchange(e.into_error()))),
                 },
             }
         }
         // Boxed: a connect is rare next to reuse and its future would bloat every request's.
-        let mut conn = Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats)).await?;
+        let mut conn = match Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats)).await {
+            Ok(conn) => conn,
+            Err(error) => return Err(SendError::unsent(error, req)),
+        };
         match conn.exchange(req).await {
             Ok(response) => Ok((response, conn)),
-            Err(e) => Err(UpstreamError::Exchange(e.into_error())),
+            Err(mut e) => match e.take_message() {
+                Some(unsent) => Err(SendError::unsent(
+                    UpstreamError::Exchange(e.into_error()),
+                    unsent,
+                )),
+                None => Err(SendError::sent(UpstreamError::Exchange(e.into_error()))),
+            },
         }
     }
 }
@@ -380,7 +414,7 @@ async fn connect_h1(
 
 struct H2Pool {
     addr: SocketAddr,
-    current: ArcSwapOption<http2::SendRequest<Incoming>>,
+    current: ArcSwapOption<http2::SendRequest<RequestBody>>,
     /// One connect at a time; requests arriving meanwhile wait for its outcome.
     connecting: tokio::sync::Mutex<()>,
     /// Connect attempts so far and the last failure, so that requests that waited behind a
@@ -402,7 +436,7 @@ impl H2Pool {
         }
     }
 
-    fn live(&self) -> Option<http2::SendRequest<Incoming>> {
+    fn live(&self) -> Option<http2::SendRequest<RequestBody>> {
         match &*self.current.load() {
             Some(sender) if !sender.is_closed() => Some(http2::SendRequest::clone(sender)),
             _ => None,
@@ -413,7 +447,7 @@ impl H2Pool {
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+    ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         match self.live() {
             Some(sender) => Ok(sender),
             // Boxed: rare, and its future would bloat every request's.
@@ -426,7 +460,7 @@ impl H2Pool {
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+    ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         let seen_attempts = self.attempts.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
         if let Some(sender) = self.live() {
@@ -455,16 +489,19 @@ impl H2Pool {
 
     async fn send(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+    ) -> Result<Response<Incoming>, SendError> {
         self.last_used_ms.store(now_millis(), Ordering::Relaxed);
         let mut req = req;
         // A second try only when the first connection turned out closed before the
         // request was handed to it (the request comes back unsent).
         for retry in [true, false] {
-            let mut sender = self.sender(connect_timeout, tcp_stats).await?;
+            let mut sender = match self.sender(connect_timeout, tcp_stats).await {
+                Ok(sender) => sender,
+                Err(error) => return Err(SendError::unsent(error, req)),
+            };
             match sender.try_send_request(req).await {
                 Ok(response) => return Ok(response),
                 Err(mut e) => {
@@ -473,7 +510,15 @@ impl H2Pool {
                     }
                     match e.take_message() {
                         Some(unsent) if retry => req = unsent,
-                        _ => return Err(UpstreamError::Exchange(e.into_error())),
+                        Some(unsent) => {
+                            return Err(SendError::unsent(
+                                UpstreamError::Exchange(e.into_error()),
+                                unsent,
+                            ))
+                        }
+                        None => {
+                            return Err(SendError::sent(UpstreamError::Exchange(e.into_error())))
+                        }
                     }
                 }
             }
@@ -507,7 +552,7 @@ async fn connect_h2(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
-) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())

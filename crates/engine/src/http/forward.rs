@@ -13,9 +13,11 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
-use super::client::{H1Lease, UpstreamError};
+use super::client::{H1Lease, SendError, UpstreamError};
 use super::error::ProxyError;
 use super::headers::{prepare_request, prepare_response};
+use super::replay::RequestBody;
+use super::retry::RetryContext;
 use super::HttpVersion;
 use crate::balance::InFlight;
 use crate::shared::Shared;
@@ -35,6 +37,8 @@ pub(crate) struct Target {
     pub(crate) conn_stats: ConnStats,
     /// When the proxy took the request on (latency counts from here, injected delays included).
     pub(crate) started: Instant,
+    /// The rule's retry policy with what a retry needs; `None` sends exactly once.
+    pub(crate) retry: Option<RetryContext>,
 }
 
 /// Whose TCP metrics count an upstream connection opened for a request; looked up only
@@ -65,7 +69,8 @@ pub(crate) struct PoolTimeouts {
     pub(crate) idle: Duration,
 }
 
-enum Failure {
+/// Why an attempt got no response head.
+pub(crate) enum Failure {
     Upstream(UpstreamError),
     Timeout(Duration),
 }
@@ -94,7 +99,14 @@ where
             "invalid Host header",
         );
     }
-    let req = Request::from_parts(parts, body);
+    if target.retry.is_some() && upgrade.is_none() {
+        // Boxed: only rules with a retry policy pay for the retry loop's larger future.
+        return Box::pin(super::retry::forward_with_retries(
+            shared, parts, body, target, downstream, timeouts,
+        ))
+        .await;
+    }
+    let req = Request::from_parts(parts, RequestBody::Incoming(body));
     forward(shared, req, target, downstream, timeouts, upgrade).await
 }
 
@@ -103,7 +115,7 @@ where
 /// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     target: Target,
     downstream: HttpVersion,
     timeouts: PoolTimeouts,
@@ -117,6 +129,7 @@ pub(crate) async fn forward(
         in_flight,
         conn_stats,
         started,
+        retry: _,
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
@@ -124,12 +137,11 @@ pub(crate) async fn forward(
     let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
     let result = match response_timeout {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
-            Ok(result) => result.map_err(Failure::Upstream),
+            Ok(result) => result.map_err(|e| Failure::Upstream(e.error)),
             Err(_) => Err(Failure::Timeout(limit)),
         },
-        None => sent.await.map_err(Failure::Upstream),
+        None => sent.await.map_err(|e| Failure::Upstream(e.error)),
     };
-    let latency = started.elapsed();
 
     let (mut response, lease) = match result {
         Ok(sent) => sent,
@@ -137,30 +149,15 @@ pub(crate) async fn forward(
             if let Some(in_flight) = in_flight {
                 in_flight.finish(false);
             }
-            let (error, message) = match &failure {
-                Failure::Timeout(limit) => (
-                    ProxyError::Timeout,
-                    format!("no response from {addr} within {}ms", limit.as_millis()),
-                ),
-                Failure::Upstream(e @ UpstreamError::Connect(cause)) => (
-                    ProxyError::of_upstream(e),
-                    format!("cannot connect to {addr}: {cause}"),
-                ),
-                Failure::Upstream(e @ UpstreamError::Exchange(cause)) => (
-                    ProxyError::of_upstream(e),
-                    format!("upstream {addr} failed before responding: {cause}"),
-                ),
-            };
-            stats.response(error.status().as_u16(), true, latency);
-            return error.response(message);
+            return failure_response(&failure, addr, &stats, started);
         }
     };
 
+    let latency = started.elapsed();
     let status = response.status();
     if let Some(in_flight) = in_flight {
         in_flight.finish(!status.is_server_error());
     }
-    let failure = status.is_server_error() || grpc_failed(response.headers());
     let (upgraded, lease) = match upgrade {
         Some(downstream_half)
             if status == StatusCode::SWITCHING_PROTOCOLS || (is_connect && status.is_success()) =>
@@ -189,6 +186,46 @@ pub(crate) async fn forward(
         }
         _ => (false, lease),
     };
+    relay(response, lease, stats, latency, downstream, upgraded)
+}
+
+/// The proxy's answer when an attempt got no response head, counted on `stats`.
+pub(crate) fn failure_response(
+    failure: &Failure,
+    addr: SocketAddr,
+    stats: &HttpStats,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let (error, message) = match failure {
+        Failure::Timeout(limit) => (
+            ProxyError::Timeout,
+            format!("no response from {addr} within {}ms", limit.as_millis()),
+        ),
+        Failure::Upstream(e @ UpstreamError::Connect(cause)) => (
+            ProxyError::of_upstream(e),
+            format!("cannot connect to {addr}: {cause}"),
+        ),
+        Failure::Upstream(e @ UpstreamError::Exchange(cause)) => (
+            ProxyError::of_upstream(e),
+            format!("upstream {addr} failed before responding: {cause}"),
+        ),
+    };
+    stats.response(error.status().as_u16(), true, started.elapsed());
+    error.response(message)
+}
+
+/// Hands an upstream response to the downstream: hop-by-hop headers stripped, the body
+/// streamed, the outcome recorded on `stats` when the body ends (gRPC trailers count).
+pub(crate) fn relay(
+    response: Response<Incoming>,
+    lease: Option<H1Lease>,
+    stats: Arc<HttpStats>,
+    latency: Duration,
+    downstream: HttpVersion,
+    upgraded: bool,
+) -> Response<ProxyBody> {
+    let status = response.status();
+    let failure = status.is_server_error() || grpc_failed(response.headers());
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts, downstream, upgraded);
     let outcome = Outcome::new(stats, status.as_u16(), failure, latency);
@@ -196,6 +233,29 @@ pub(crate) async fn forward(
         parts,
         ProxyBody::Upstream(UpstreamBody::new(body, outcome, lease)),
     )
+}
+
+/// Sends one attempt to `addr`, bounded by `limit`; a connection opened for it counts
+/// on `conn_stats`.
+pub(crate) async fn send_attempt(
+    shared: &Shared,
+    addr: SocketAddr,
+    version: HttpVersion,
+    req: Request<RequestBody>,
+    timeouts: PoolTimeouts,
+    conn_stats: &ConnStats,
+    limit: Option<Duration>,
+) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Request<RequestBody>>)> {
+    let tcp_stats = || conn_stats.resolve(shared, addr);
+    let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
+    let split = |e: SendError| (Failure::Upstream(e.error), e.unsent);
+    match limit {
+        Some(limit) => match tokio::time::timeout(limit, sent).await {
+            Ok(result) => result.map_err(split),
+            Err(_) => Err((Failure::Timeout(limit), None)),
+        },
+        None => sent.await.map_err(split),
+    }
 }
 
 /// Answers without contacting an upstream, counting the request against `stats` if any.

@@ -152,6 +152,7 @@ impl Handler for InboundHandler {
                 in_flight: None,
                 conn_stats: ConnStats::Uncounted,
                 started: Instant::now(),
+                retry: None,
             };
             let timeouts = PoolTimeouts {
                 connect: Duration::from_millis(snapshot.timeouts.connect_ms),

@@ -19,6 +19,7 @@ use super::forward::{
     prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
 };
 use super::headers::{request_authority, upgrade_requested};
+use super::retry::RetryContext;
 use super::{serve, tunnel, Handler, HttpVersion};
 use crate::balance::{EndpointLoad, PickContext};
 use crate::config::ServiceProtocol;
@@ -270,6 +271,13 @@ impl OutboundHandler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
+        let retry = rule.retry.as_ref().map(|policy| RetryContext {
+            policy: policy.clone(),
+            service: backend_service.clone(),
+            client_ip: Some(self.peer.ip()),
+            request_timeout: rule.request_timeout,
+            attempt_timeout: rule.backend_request_timeout,
+        });
         let mut target = Target {
             addr: endpoint.addr,
             version: upstream_version(backend_service.spec.protocol),
@@ -278,6 +286,7 @@ impl OutboundHandler {
             in_flight: None,
             conn_stats: ConnStats::Endpoint(backend_service.clone()),
             started: Instant::now(),
+            retry,
         };
         match injected.delay {
             // The endpoint's load counts from when the request really leaves.
@@ -317,6 +326,7 @@ impl OutboundHandler {
             in_flight: None,
             conn_stats: ConnStats::Passthrough,
             started: Instant::now(),
+            retry: None,
         };
         let tunnel = &self.tunnel;
         prepare_and_forward(

@@ -8,6 +8,7 @@
 
 pub mod fault;
 pub mod rate_limit;
+pub mod retry;
 
 #[cfg(test)]
 mod tests;
@@ -17,11 +18,12 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::config::RateLimitSpec;
+use crate::config::{RateLimitSpec, RetrySpec};
 use crate::snapshot::ConfigError;
 
 pub use fault::{grpc_status_of_http, Faults, Injected};
 pub use rate_limit::{retry_after_seconds, RateLimiter};
+pub use retry::{RetryBudget, RetryPolicy};
 
 /// Engine-lifetime resilience state, keyed by what it belongs to (a route rule of a parent
 /// Service, an inbound port, a Service). A new snapshot naming the same thing with the
@@ -29,6 +31,7 @@ pub use rate_limit::{retry_after_seconds, RateLimiter};
 #[derive(Default)]
 pub struct ResilienceRegistry {
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
+    retries: Mutex<HashMap<String, Arc<RetryPolicy>>>,
 }
 
 impl ResilienceRegistry {
@@ -55,12 +58,34 @@ impl ResilienceRegistry {
         Ok(limiter)
     }
 
+    /// The retry policy (and with it the retry budget) kept under `key`, or a new one
+    /// when there is none yet or its settings differ.
+    pub fn retry_policy(
+        &self,
+        key: String,
+        path: &str,
+        spec: &RetrySpec,
+    ) -> Result<Arc<RetryPolicy>, ConfigError> {
+        let mut retries = self.retries.lock();
+        if let Some(existing) = retries.get(&key) {
+            if existing.spec() == spec {
+                return Ok(Arc::clone(existing));
+            }
+        }
+        let policy = Arc::new(RetryPolicy::new(path, spec)?);
+        retries.insert(key, Arc::clone(&policy));
+        Ok(policy)
+    }
+
     /// Forgets state that no snapshot holds any more (called after each compile; state of
     /// the snapshot being replaced is dropped by the compile after).
     pub fn retain_used(&self) {
         self.limiters
             .lock()
             .retain(|_, limiter| Arc::strong_count(limiter) > 1);
+        self.retries
+            .lock()
+            .retain(|_, policy| Arc::strong_count(policy) > 1);
     }
 
     /// How many token buckets are kept (for tests and diagnostics).

@@ -206,3 +206,173 @@ fn the_registry_keeps_a_bucket_across_compiles_until_its_settings_change() {
     registry.retain_used();
     assert_eq!(registry.rate_limiter_count(), 0);
 }
+
+// ===== retries =====
+
+use crate::config::RetrySpec;
+use http::Method;
+
+#[test]
+fn retry_policy_classifies_statuses_and_methods() {
+    let policy = RetryPolicy::new("r", &RetrySpec::default()).unwrap();
+    for code in [502, 503, 504] {
+        assert!(policy.retries_status(StatusCode::from_u16(code).unwrap()));
+    }
+    for code in [200, 404, 500, 501, 599] {
+        assert!(!policy.retries_status(StatusCode::from_u16(code).unwrap()));
+    }
+    for method in [
+        Method::GET,
+        Method::HEAD,
+        Method::PUT,
+        Method::DELETE,
+        Method::OPTIONS,
+    ] {
+        assert!(policy.allows_method(&method, false), "{method}");
+    }
+    assert!(!policy.allows_method(&Method::POST, false));
+    assert!(!policy.allows_method(&Method::PATCH, false));
+    assert!(
+        policy.allows_method(&Method::POST, true),
+        "gRPC calls are POSTs"
+    );
+    let anything = RetryPolicy::new(
+        "r",
+        &RetrySpec {
+            non_idempotent: true,
+            ..RetrySpec::default()
+        },
+    )
+    .unwrap();
+    assert!(anything.allows_method(&Method::POST, false));
+}
+
+#[test]
+fn backoff_doubles_with_jitter_up_to_the_ceiling() {
+    let policy = RetryPolicy::new(
+        "r",
+        &RetrySpec {
+            backoff_ms: 100,
+            ..RetrySpec::default()
+        },
+    )
+    .unwrap();
+    for _ in 0..1_000 {
+        let first = policy.backoff(1);
+        assert!((Duration::from_millis(50)..=Duration::from_millis(100)).contains(&first));
+        let third = policy.backoff(3);
+        assert!((Duration::from_millis(200)..=Duration::from_millis(400)).contains(&third));
+        let tenth = policy.backoff(10);
+        assert!((Duration::from_millis(500)..=Duration::from_secs(1)).contains(&tenth));
+        assert!(policy.backoff(u32::MAX) <= Duration::from_secs(1));
+    }
+    let spread: std::collections::HashSet<Duration> = (0..100).map(|_| policy.backoff(1)).collect();
+    assert!(spread.len() > 50, "jittered, not fixed");
+    let none = RetryPolicy::new(
+        "r",
+        &RetrySpec {
+            backoff_ms: 0,
+            ..RetrySpec::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(none.backoff(5), Duration::ZERO);
+}
+
+#[test]
+fn the_budget_allows_the_ratio_plus_the_reserve_and_forgets_old_deposits() {
+    // 20 %, 1 per second over a 10 s window: a reserve of 10 retries.
+    let budget = RetryBudget::new(0.2, 1, Duration::from_secs(10));
+    let t0 = 100 * SECOND;
+    for _ in 0..100 {
+        budget.deposit_at(t0);
+    }
+    let mut granted = 0;
+    while budget.try_withdraw_at(t0) {
+        granted += 1;
+        assert!(granted <= 100, "the budget never runs dry");
+    }
+    assert_eq!(granted, 30, "20 earned plus 10 in reserve");
+
+    // Half a window later the deposits still count, so nothing came back...
+    assert!(!budget.try_withdraw_at(t0 + 5 * SECOND));
+    // ...a window later they have expired, and so have the withdrawals: the reserve is back.
+    let later = t0 + 11 * SECOND;
+    let mut granted = 0;
+    while budget.try_withdraw_at(later) {
+        granted += 1;
+    }
+    assert_eq!(granted, 10);
+}
+
+#[test]
+fn a_zero_budget_without_reserve_allows_no_retry() {
+    let budget = RetryBudget::new(0.0, 0, Duration::from_secs(10));
+    for _ in 0..1000 {
+        budget.deposit_at(SECOND);
+    }
+    assert!(!budget.try_withdraw_at(SECOND));
+}
+
+#[test]
+fn bad_retry_policies_name_their_field() {
+    let path_of = |spec: RetrySpec| RetryPolicy::new("rules[0].retry", &spec).unwrap_err().path;
+    assert_eq!(
+        path_of(RetrySpec {
+            attempts: 0,
+            ..RetrySpec::default()
+        }),
+        "rules[0].retry.attempts"
+    );
+    assert_eq!(
+        path_of(RetrySpec {
+            codes: vec![503, 99],
+            ..RetrySpec::default()
+        }),
+        "rules[0].retry.codes[1]"
+    );
+    assert_eq!(
+        path_of(RetrySpec {
+            budget_percent: 120.0,
+            ..RetrySpec::default()
+        }),
+        "rules[0].retry.budget"
+    );
+    assert_eq!(
+        path_of(RetrySpec {
+            budget_window_ms: 100,
+            ..RetrySpec::default()
+        }),
+        "rules[0].retry.budgetWindowMs"
+    );
+    assert_eq!(
+        path_of(RetrySpec {
+            max_request_bytes: 1 << 40,
+            ..RetrySpec::default()
+        }),
+        "rules[0].retry.maxRequestBytes"
+    );
+}
+
+#[test]
+fn the_registry_keeps_a_retry_budget_while_the_policy_is_unchanged() {
+    let registry = ResilienceRegistry::new();
+    let first = registry
+        .retry_policy("rule:a".into(), "p", &RetrySpec::default())
+        .unwrap();
+    let again = registry
+        .retry_policy("rule:a".into(), "p", &RetrySpec::default())
+        .unwrap();
+    assert!(Arc::ptr_eq(&first, &again));
+    let changed = registry
+        .retry_policy(
+            "rule:a".into(),
+            "p",
+            &RetrySpec {
+                attempts: 2,
+                ..RetrySpec::default()
+            },
+        )
+        .unwrap();
+    assert!(!Arc::ptr_eq(&first, &changed));
+}

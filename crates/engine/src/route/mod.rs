@@ -15,7 +15,7 @@ use crate::balance::rng;
 use crate::config::{
     HeaderValueMatch, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, PathMatch, ServiceSpec,
 };
-use crate::resilience::{Faults, RateLimiter, ResilienceRegistry};
+use crate::resilience::{Faults, RateLimiter, ResilienceRegistry, RetryPolicy};
 use crate::snapshot::ConfigError;
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry};
 
@@ -94,15 +94,25 @@ impl Router {
                 }
                 check_backend_weights(&rule_path, rule)?;
                 let faults = compile_faults(&rule_path, rule)?;
+                // Per parent: each Service the route is attached to has its own bucket
+                // and budget.
+                let state_key = format!(
+                    "rule:{}/{}#{rule_index}@{parent_key}",
+                    route.namespace, route.name
+                );
                 let rate_limiter = match &rule.rate_limit {
                     None => None,
-                    // Per parent: each Service the route is attached to has its own bucket.
                     Some(spec) => Some(resilience.rate_limiter(
-                        format!(
-                            "rule:{}/{}#{rule_index}@{parent_key}",
-                            route.namespace, route.name
-                        ),
+                        state_key.clone(),
                         &format!("{rule_path}.rateLimit"),
+                        spec,
+                    )?),
+                };
+                let retry = match &rule.retry {
+                    None => None,
+                    Some(spec) => Some(resilience.retry_policy(
+                        state_key,
+                        &format!("{rule_path}.retry"),
                         spec,
                     )?),
                 };
@@ -125,6 +135,7 @@ impl Router {
                 let mut compiled = Rule::new(route.name.clone(), rule, backends);
                 compiled.faults = faults;
                 compiled.rate_limiter = rate_limiter;
+                compiled.retry = retry;
                 rules.push(compiled);
             }
         }
@@ -184,6 +195,8 @@ pub struct Rule {
     pub faults: Option<Faults>,
     /// The rule's token bucket, if it has a rate limit.
     pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// The rule's retry policy and budget, if it retries.
+    pub retry: Option<Arc<RetryPolicy>>,
     backends: Vec<Backend>,
     total_weight: u64,
 }
@@ -206,6 +219,7 @@ impl Rule {
             backend_request_timeout: timeout(spec.backend_request_timeout_ms),
             faults: None,
             rate_limiter: None,
+            retry: None,
             backends,
             total_weight,
         }
@@ -253,6 +267,9 @@ pub fn validate_route(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigE
         compile_faults(&rule_path, rule)?;
         if let Some(spec) = &rule.rate_limit {
             RateLimiter::new(&format!("{rule_path}.rateLimit"), spec)?;
+        }
+        if let Some(spec) = &rule.retry {
+            RetryPolicy::new(&format!("{rule_path}.retry"), spec)?;
         }
     }
     Ok(())

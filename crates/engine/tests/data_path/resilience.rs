@@ -1,16 +1,26 @@
 //! Resilience on the data path: fault injection, rate limits, retries, circuit breaking.
 
-use std::sync::atomic::Ordering;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::Request;
+use bytes::Bytes;
+use http::{Request, Response, StatusCode};
+use http_body::Frame;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
 use mesh_engine::config::{
     FaultAbortSpec, FaultDelaySpec, FaultSpec, HttpRuleSpec, Protocol, ProxyConfig, RateLimitSpec,
-    ServiceProtocol,
+    RetrySpec, ServiceProtocol,
 };
-use mesh_engine::ListenerKind;
+use mesh_engine::stats::RetryResult;
+use mesh_engine::{Engine, ListenerKind};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
 
 use crate::support::*;
 
@@ -259,4 +269,411 @@ async fn an_inbound_tcp_port_over_its_rate_limit_closes_connections() {
         matches!(read, Ok(0) | Err(_)),
         "closed without an echo: {read:?}"
     );
+}
+
+// ===== retries =====
+
+/// What a scripted upstream answers to its `n`th request (counting from 0).
+#[derive(Clone, Copy)]
+enum Answer {
+    /// 200 with `<name> <body received>`.
+    Ok,
+    Status(u16),
+    /// 200 after this many milliseconds.
+    Slow(u64),
+    /// A trailers-only gRPC response with this grpc-status.
+    GrpcTrailersOnly(u16),
+}
+
+struct Scripted {
+    addr: SocketAddr,
+    hits: Arc<AtomicUsize>,
+}
+
+/// An upstream whose answers follow `script(n)`; counts the requests it got.
+async fn scripted(
+    name: &'static str,
+    protocol: AppProtocol,
+    script: fn(usize) -> Answer,
+) -> Scripted {
+    let listener = TcpListener::bind(loopback()).await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let counter = counter.clone();
+            let service = service_fn(move |req: Request<Incoming>| {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                async move {
+                    let body = req.into_body().collect().await.map(|b| b.to_bytes());
+                    let body = String::from_utf8_lossy(&body.unwrap_or_default()).into_owned();
+                    let response = match script(n) {
+                        Answer::Ok => Response::new(full_string(format!("{name} {body}"))),
+                        Answer::Status(code) => {
+                            let mut response = Response::new(full_string(format!("{name} failed")));
+                            *response.status_mut() = StatusCode::from_u16(code).unwrap();
+                            response
+                        }
+                        Answer::Slow(ms) => {
+                            tokio::time::sleep(Duration::from_millis(ms)).await;
+                            Response::new(full_string(format!("{name} slow")))
+                        }
+                        Answer::GrpcTrailersOnly(code) => Response::builder()
+                            .header("content-type", "application/grpc")
+                            .header("grpc-status", code.to_string())
+                            .body(empty())
+                            .unwrap(),
+                    };
+                    Ok::<_, Infallible>(response)
+                }
+            });
+            let io = TokioIo::new(stream);
+            tokio::spawn(async move {
+                let _ = match protocol {
+                    AppProtocol::Http1 => {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(io, service)
+                            .await
+                    }
+                    AppProtocol::Http2 => {
+                        hyper::server::conn::http2::Builder::new(TokioExecutor::new())
+                            .serve_connection(io, service)
+                            .await
+                    }
+                };
+            });
+        }
+    });
+    Scripted { addr, hits }
+}
+
+fn full_string(text: String) -> TestBody {
+    Full::new(Bytes::from(text))
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+fn retrying(spec: RetrySpec) -> HttpRuleSpec {
+    HttpRuleSpec {
+        retry: Some(spec),
+        ..HttpRuleSpec::default()
+    }
+}
+
+fn retries(engine: &Engine, route: &str, result: RetryResult) -> u64 {
+    http_stats(engine, "orders.default:80", "default/orders", route).map_or(0, |entry| {
+        entry
+            .retries
+            .iter()
+            .find(|(r, _)| *r == result)
+            .map_or(0, |(_, n)| *n)
+    })
+}
+
+async fn retry_setup(
+    endpoints: &[SocketAddr],
+    protocol: ServiceProtocol,
+    spec: RetrySpec,
+) -> Engine {
+    let engine = engine();
+    let mut config = outbound_config(vec![service("orders", protocol, endpoints)]);
+    config.http_routes.push(one_rule_route(
+        "orders-retry",
+        "default/orders",
+        retrying(spec),
+    ));
+    engine.apply(config).unwrap();
+    engine
+}
+
+#[tokio::test]
+async fn a_flaky_upstream_is_made_whole_by_retries() {
+    // 503 on every other request.
+    let flaky = scripted("flaky", AppProtocol::Http1, |n| {
+        if n % 2 == 0 {
+            Answer::Status(503)
+        } else {
+            Answer::Ok
+        }
+    })
+    .await;
+    let engine = retry_setup(&[flaky.addr], ServiceProtocol::Http, RetrySpec::default()).await;
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    for _ in 0..20 {
+        let reply = client.get("orders", "/").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body, "flaky ");
+    }
+    assert_eq!(flaky.hits.load(Ordering::SeqCst), 40);
+    assert_eq!(retries(&engine, "orders-retry", RetryResult::Retried), 20);
+    let stats = http_stats(
+        &engine,
+        "orders.default:80",
+        "default/orders",
+        "orders-retry",
+    )
+    .unwrap();
+    assert_eq!(stats.requests, 20, "a retried request counts once");
+    assert_eq!(responses(&stats, 200, false), 20);
+}
+
+#[tokio::test]
+async fn a_request_body_is_replayed_on_retry_only_for_retryable_methods() {
+    let flaky = scripted("flaky", AppProtocol::Http1, |n| {
+        if n % 2 == 0 {
+            Answer::Status(503)
+        } else {
+            Answer::Ok
+        }
+    })
+    .await;
+    let engine = retry_setup(&[flaky.addr], ServiceProtocol::Http, RetrySpec::default()).await;
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    // PUT is idempotent: retried with the same body.
+    let put = Request::put("/items/1")
+        .header("host", "orders")
+        .body(full("the payload"))
+        .unwrap();
+    let reply = read_reply(client.send(put).await).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (200, "flaky the payload")
+    );
+
+    // POST is not: the 503 goes back to the client as it came.
+    let post = Request::post("/items")
+        .header("host", "orders")
+        .body(full("created"))
+        .unwrap();
+    let reply = read_reply(client.send(post).await).await;
+    assert_eq!(reply.status, 503);
+    assert_eq!(reply.body, "flaky failed");
+    assert_eq!(
+        retries(&engine, "orders-retry", RetryResult::NotReplayable),
+        1
+    );
+}
+
+#[tokio::test]
+async fn non_idempotent_retries_when_configured_and_bodies_over_the_limit_are_not_retried() {
+    let flaky = scripted("flaky", AppProtocol::Http2, |n| {
+        if n % 2 == 0 {
+            Answer::Status(502)
+        } else {
+            Answer::Ok
+        }
+    })
+    .await;
+    let spec = RetrySpec {
+        non_idempotent: true,
+        max_request_bytes: 16,
+        ..RetrySpec::default()
+    };
+    let engine = retry_setup(&[flaky.addr], ServiceProtocol::Http2, spec).await;
+    let mut client = H2Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    let post = Request::post("http://orders/items")
+        .body(full("small"))
+        .unwrap();
+    let reply = read_reply(client.send(post).await).await;
+    assert_eq!(
+        (reply.status.as_u16(), reply.body.as_str()),
+        (200, "flaky small")
+    );
+
+    // A streamed body without a length that outgrows the buffer.
+    let (tx, body) = channel_body();
+    let post = Request::post("http://orders/items").body(body).unwrap();
+    let sending = tokio::spawn(async move {
+        for chunk in ["0123456789", "0123456789", "end"] {
+            tx.send(Frame::data(Bytes::from_static(chunk.as_bytes())))
+                .await
+                .unwrap();
+        }
+    });
+    let reply = read_reply(client.send(post).await).await;
+    sending.await.unwrap();
+    assert_eq!(reply.status, 502);
+    assert_eq!(
+        retries(&engine, "orders-retry", RetryResult::NotReplayable),
+        1
+    );
+    assert_eq!(retries(&engine, "orders-retry", RetryResult::Retried), 1);
+}
+
+#[tokio::test]
+async fn connect_failures_are_retried_on_another_endpoint_whatever_the_method() {
+    let dead = unused_addr().await;
+    let good = scripted("good", AppProtocol::Http1, |_| Answer::Ok).await;
+    let engine = retry_setup(
+        &[dead, good.addr],
+        ServiceProtocol::Http,
+        RetrySpec::default(),
+    )
+    .await;
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    for i in 0..6 {
+        let post = Request::post("/")
+            .header("host", "orders")
+            .body(full("once"))
+            .unwrap();
+        let reply = read_reply(client.send(post).await).await;
+        assert_eq!(reply.status, 200, "request {i}: {}", reply.body);
+        assert_eq!(reply.body, "good once");
+    }
+    assert_eq!(good.hits.load(Ordering::SeqCst), 6);
+    assert!(retries(&engine, "orders-retry", RetryResult::Retried) >= 1);
+}
+
+#[tokio::test]
+async fn the_budget_caps_retries_when_everything_fails() {
+    let down = scripted("down", AppProtocol::Http1, |_| Answer::Status(503)).await;
+    let spec = RetrySpec {
+        attempts: 3,
+        backoff_ms: 0,
+        budget_percent: 20.0,
+        min_retries_per_second: 1,
+        budget_window_ms: 10_000,
+        ..RetrySpec::default()
+    };
+    let engine = retry_setup(&[down.addr], ServiceProtocol::Http, spec).await;
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    let requests = 200;
+    for _ in 0..requests {
+        assert_eq!(client.get("orders", "/").await.status, 503);
+    }
+    let retried = retries(&engine, "orders-retry", RetryResult::Retried);
+    let exhausted = retries(&engine, "orders-retry", RetryResult::BudgetExhausted);
+    // 20 % of 200 requests plus a reserve of 1 per second over a 10 s window.
+    assert!((40..=52).contains(&retried), "retried {retried}");
+    assert_eq!(down.hits.load(Ordering::SeqCst) as u64, requests + retried);
+    let out_of_attempts = retries(&engine, "orders-retry", RetryResult::AttemptsExhausted);
+    assert_eq!(
+        exhausted + out_of_attempts,
+        requests,
+        "every request ended wanting one more retry"
+    );
+    assert!(
+        exhausted >= requests - 20,
+        "mostly the budget said no: {exhausted}"
+    );
+}
+
+#[tokio::test]
+async fn grpc_unavailable_in_a_trailers_only_response_is_retried() {
+    let flaky = scripted("greeter", AppProtocol::Http2, |n| {
+        if n % 2 == 0 {
+            Answer::GrpcTrailersOnly(14)
+        } else {
+            Answer::Ok
+        }
+    })
+    .await;
+    let engine = retry_setup(&[flaky.addr], ServiceProtocol::Grpc, RetrySpec::default()).await;
+    let mut client = H2Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    for _ in 0..5 {
+        let req = Request::post("http://orders/pkg.Greeter/Hello")
+            .header("content-type", "application/grpc")
+            .body(full("\0\0\0\0\x02hi"))
+            .unwrap();
+        let reply = read_reply(client.send(req).await).await;
+        assert_eq!(reply.status, 200);
+        assert!(
+            !reply.headers.contains_key("grpc-status"),
+            "not the trailers-only failure"
+        );
+        assert_eq!(reply.body, "greeter \0\0\0\0\x02hi");
+    }
+    assert_eq!(retries(&engine, "orders-retry", RetryResult::Retried), 5);
+
+    // Other gRPC statuses are the application's answer, not retried.
+    let other = scripted("greeter", AppProtocol::Http2, |_| {
+        Answer::GrpcTrailersOnly(5)
+    })
+    .await;
+    let engine = retry_setup(&[other.addr], ServiceProtocol::Grpc, RetrySpec::default()).await;
+    let mut client = H2Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    let req = Request::post("http://orders/pkg.Greeter/Hello")
+        .header("content-type", "application/grpc")
+        .body(full("\0\0\0\0\0"))
+        .unwrap();
+    let reply = read_reply(client.send(req).await).await;
+    assert_eq!(reply.headers["grpc-status"], "5");
+    assert_eq!(other.hits.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test]
+async fn an_attempt_timeout_is_retried_within_the_request_timeout() {
+    // The first attempt hangs; the retry answers at once.
+    let slow_first = scripted("app", AppProtocol::Http1, |n| {
+        if n == 0 {
+            Answer::Slow(5_000)
+        } else {
+            Answer::Ok
+        }
+    })
+    .await;
+    let engine = engine();
+    let mut config = outbound_config(vec![service(
+        "orders",
+        ServiceProtocol::Http,
+        &[slow_first.addr],
+    )]);
+    config.http_routes.push(one_rule_route(
+        "orders-retry",
+        "default/orders",
+        HttpRuleSpec {
+            retry: Some(RetrySpec::default()),
+            request_timeout_ms: Some(3_000),
+            backend_request_timeout_ms: Some(100),
+            ..HttpRuleSpec::default()
+        },
+    ));
+    engine.apply(config).unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    let reply = client.get("orders", "/").await;
+    assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "app "));
+
+    // Every attempt hangs: the request timeout ends it with 504.
+    let hangs = scripted("app", AppProtocol::Http1, |_| Answer::Slow(5_000)).await;
+    let engine = engine_with_timeouts(hangs.addr, 250, 100, 5);
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    let started = Instant::now();
+    let reply = client.get("orders", "/").await;
+    assert_eq!(reply.status, 504);
+    assert_eq!(reply.headers["x-mesh-error"], "timeout");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "ended by the request timeout"
+    );
+}
+
+fn engine_with_timeouts(
+    endpoint: SocketAddr,
+    request_ms: u64,
+    attempt_ms: u64,
+    attempts: u32,
+) -> Engine {
+    let engine = engine();
+    let mut config = outbound_config(vec![service("orders", ServiceProtocol::Http, &[endpoint])]);
+    config.http_routes.push(one_rule_route(
+        "orders-retry",
+        "default/orders",
+        HttpRuleSpec {
+            retry: Some(RetrySpec {
+                attempts,
+                ..RetrySpec::default()
+            }),
+            request_timeout_ms: Some(request_ms),
+            backend_request_timeout_ms: Some(attempt_ms),
+            ..HttpRuleSpec::default()
+        },
+    ));
+    engine.apply(config).unwrap();
+    engine
 }
