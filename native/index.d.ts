@@ -32,10 +32,46 @@ export interface BindingBackendRef {
   weight: number
 }
 
+export interface BindingCircuitBreaker {
+  maxConnections: number
+  maxPendingRequests: number
+  maxRequests: number
+  /** Failures in a row that eject an endpoint (0: no ejection). */
+  consecutiveFailures: number
+  /** Base ejection time, growing for endpoints ejected again. */
+  ejectionMs: number
+  /** At most this share of the endpoints is ejected at once. */
+  maxEjectionPercent: number
+}
+
+/** One Service's circuit breaker. */
+export interface BindingCircuitBreakerStats {
+  dstService: string
+  /** Whether each limit is reached right now (`circuit_open`). */
+  connectionsOpen: boolean
+  pendingRequestsOpen: boolean
+  requestsOpen: boolean
+  /** Requests refused by each limit so far. */
+  connectionsOverflow: number
+  pendingRequestsOverflow: number
+  requestsOverflow: number
+  /** Upstream connections open and requests in flight now. */
+  connections: number
+  requests: number
+}
+
 export interface BindingEndpoint {
   address: string
   weight: number
   labels?: Record<string, string>
+}
+
+/** Outlier ejection of one endpoint of a Service. */
+export interface BindingEndpointHealthStats {
+  dstService: string
+  targetAddr: string
+  ejected: boolean
+  ejectionsTotal: number
 }
 
 export interface BindingEngineOptions {
@@ -192,6 +228,7 @@ export interface BindingService {
   loadBalancer: 'ewma' | 'round_robin' | 'least_request' | 'random' | 'ring_hash'
   /** ring_hash only: hash this request header (else the client IP). */
   hashHeader?: string
+  circuitBreaker?: BindingCircuitBreaker
 }
 
 export interface BindingStats {
@@ -199,6 +236,8 @@ export interface BindingStats {
   latencyBucketsMs: Array<number>
   http: Array<BindingHttpStats>
   tcp: Array<BindingTcpStats>
+  circuitBreakers: Array<BindingCircuitBreakerStats>
+  endpointHealth: Array<BindingEndpointHealthStats>
 }
 
 export interface BindingTcpOutbound {

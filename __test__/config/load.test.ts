@@ -18,7 +18,6 @@ const SPEC_EXAMPLE = join(FIXTURES, 'spec-example.yaml')
 const SPEC_EXAMPLE_WARNINGS = [
   'document 1 (Proxy "web"): inbound[0].mtls: accepted but not enforced in this version',
   'document 2 (Service "orders"): healthCheck: accepted but not enforced in this version',
-  'document 2 (Service "orders"): circuitBreaker: accepted but not enforced in this version',
   'document 4 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version',
 ]
 

@@ -70,3 +70,29 @@ describe('retry', () => {
     ])
   })
 })
+
+describe('circuitBreaker', () => {
+  it('is enforced: no warning, every default filled in', () => {
+    const { resources, warnings } = validateWithProxy({ ...service, circuitBreaker: { maxRequests: 10 } })
+    expect(warnings).toEqual([])
+    expect((resources[1] as { circuitBreaker?: unknown }).circuitBreaker).toEqual({
+      maxConnections: 1024,
+      maxPendingRequests: 1024,
+      maxRequests: 10,
+      consecutiveFailures: 5,
+      ejection: '30s',
+      maxEjectionPercent: 50,
+    })
+  })
+
+  it('checks its limits and the ejection share', () => {
+    expect(
+      errorsWithProxy({ ...service, circuitBreaker: { maxRequests: 0, maxEjectionPercent: 150, ejection: '0s', maxConnections: 5e9 } }),
+    ).toEqual([
+      at(2, 'Service "orders"', 'circuitBreaker.maxRequests: expected an integer from 1 to 4294967295, got the number 0'),
+      at(2, 'Service "orders"', 'circuitBreaker.maxEjectionPercent: expected a percentage from 0 to 100 (e.g. 20 or "20%"), got the number 150'),
+      at(2, 'Service "orders"', 'circuitBreaker.ejection: expected a duration of at least 1ms, got "0s"'),
+      at(2, 'Service "orders"', 'circuitBreaker.maxConnections: expected an integer from 1 to 4294967295, got the number 5000000000'),
+    ])
+  })
+})

@@ -255,7 +255,6 @@ describe('fields accepted but not enforced', () => {
     )
     expect(warnings).toEqual([
       at(2, 'Service "orders"', `healthCheck: ${WARNING}`),
-      at(2, 'Service "orders"', `circuitBreaker: ${WARNING}`),
     ])
   })
 
@@ -289,7 +288,7 @@ describe('fields accepted but not enforced', () => {
       at(2, 'Service "orders"', 'healthCheck.interval: expected a duration with a unit such as "250ms", "2s", "1m" or "1h", got the bare number 5 (add a unit, e.g. "5s" or "5ms")'),
       at(2, 'Service "orders"', 'healthCheck.unhealthyThreshold: expected an integer from 1 to 1000, got the number 0'),
       at(2, 'Service "orders"', 'healthCheck.healthyThresold: unknown field (did you mean "healthyThreshold"?)'),
-      at(2, 'Service "orders"', 'circuitBreaker.maxConnections: expected a positive integer, got the number -1'),
+      at(2, 'Service "orders"', 'circuitBreaker.maxConnections: expected an integer from 1 to 4294967295, got the number -1'),
       at(2, 'Service "orders"', 'circuitBreaker.ejection: expected a duration such as "250ms", "2s", "1m" or "1h", got "30"'),
       at(3, 'HTTPRoute "r"', 'rules[0].retry.attempts: expected an integer from 1 to 100, got the number 0'),
       at(3, 'HTTPRoute "r"', 'rules[0].retry.codes[1]: expected an integer from 100 to 599, got the number 700'),
@@ -307,7 +306,14 @@ describe('fields accepted but not enforced', () => {
     const { resources } = validateWithProxy(service('orders', { healthCheck: {}, circuitBreaker: {} }), route({ rules: [{ retry: {}, rateLimit: { requestsPerSecond: 2.5 }, faults: { delay: { fixed: '1s' } } }] }))
     const svc = resources[1] as ServiceResource
     expect(svc.healthCheck).toEqual({ interval: '5s', timeout: '1s', unhealthyThreshold: 3, healthyThreshold: 2 })
-    expect(svc.circuitBreaker).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, consecutiveFailures: 5, ejection: '30s' })
+    expect(svc.circuitBreaker).toEqual({
+      maxConnections: 1024,
+      maxPendingRequests: 1024,
+      maxRequests: 1024,
+      consecutiveFailures: 5,
+      ejection: '30s',
+      maxEjectionPercent: 50,
+    })
     const rule = (resources[2] as HTTPRouteResource).rules[0]
     expect(rule?.retry).toEqual({
       attempts: 1,

@@ -89,9 +89,9 @@ describe('FileStore apply/get/list/delete', () => {
   })
 
   it('returns the validator warnings for fields not enforced yet', async () => {
-    const result = await store.apply([service('orders', { circuitBreaker: { maxConnections: 10 } })], { source: 'cb.yaml' })
+    const result = await store.apply([service('orders', { healthCheck: { path: '/healthz' } })], { source: 'hc.yaml' })
     expect(result.warnings).toEqual(
-      validateResources([service('orders', { circuitBreaker: { maxConnections: 10 } })], { requireProxy: false, fileLabel: 'cb.yaml' })
+      validateResources([service('orders', { healthCheck: { path: '/healthz' } })], { requireProxy: false, fileLabel: 'hc.yaml' })
         .warnings,
     )
     expect(result.warnings.length).toBeGreaterThan(0)

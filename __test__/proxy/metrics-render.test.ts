@@ -52,6 +52,23 @@ const stats: BindingStats = {
       writeBytes: 2048,
     },
   ],
+  circuitBreakers: [
+    {
+      dstService: 'default/orders',
+      connectionsOpen: false,
+      pendingRequestsOpen: false,
+      requestsOpen: true,
+      connectionsOverflow: 0,
+      pendingRequestsOverflow: 2,
+      requestsOverflow: 5,
+      connections: 3,
+      requests: 100,
+    },
+  ],
+  endpointHealth: [
+    { dstService: 'default/orders', targetAddr: '127.0.0.1:18080', ejected: true, ejectionsTotal: 2 },
+    { dstService: 'default/orders', targetAddr: '127.0.0.1:18081', ejected: false, ejectionsTotal: 0 },
+  ],
 }
 
 const OK_LABELS =
@@ -77,13 +94,17 @@ describe('renderEngineStats', () => {
       'response_total counter',
       'response_latency_ms histogram',
       'retry_total counter',
+      'circuit_open gauge',
+      'circuit_breaker_overflow_total counter',
+      'outlier_ejections_total counter',
+      'outlier_ejected gauge',
       'tcp_open_total counter',
       'tcp_open_connections gauge',
       'tcp_close_total counter',
       'tcp_read_bytes_total counter',
       'tcp_write_bytes_total counter',
     ])
-    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(9)
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(13)
     expect(text.endsWith('\n')).toBe(true)
   })
 
@@ -128,6 +149,17 @@ describe('renderEngineStats', () => {
     expect(sampleValue(text, `retry_total{${labels},result="attempts_exhausted"}`)).toBe('2')
     expect(text).not.toContain('result="not_replayable"')
     expect(text.split('\n').filter((l) => l.startsWith('retry_total{')).length).toBe(3)
+  })
+
+  it('renders circuit breakers per limit and outlier ejection per endpoint', () => {
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="connections"}')).toBe('0')
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="pending_requests"}')).toBe('0')
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="requests"}')).toBe('1')
+    expect(sampleValue(text, 'circuit_breaker_overflow_total{dst_service="default/orders",limit="requests"}')).toBe('5')
+    expect(sampleValue(text, 'circuit_breaker_overflow_total{dst_service="default/orders",limit="pending_requests"}')).toBe('2')
+    expect(sampleValue(text, 'outlier_ejections_total{dst_service="default/orders",target_addr="127.0.0.1:18080"}')).toBe('2')
+    expect(sampleValue(text, 'outlier_ejected{dst_service="default/orders",target_addr="127.0.0.1:18080"}')).toBe('1')
+    expect(sampleValue(text, 'outlier_ejected{dst_service="default/orders",target_addr="127.0.0.1:18081"}')).toBe('0')
   })
 
   it('escapes label values', () => {

@@ -112,6 +112,17 @@ function compileService(service: ServiceResource): BindingService {
     loadBalancer: service.loadBalancer.type,
   }
   if (service.loadBalancer.hashHeader !== undefined) compiled.hashHeader = service.loadBalancer.hashHeader.toLowerCase()
+  const breaker = service.circuitBreaker
+  if (breaker !== undefined) {
+    compiled.circuitBreaker = {
+      maxConnections: breaker.maxConnections,
+      maxPendingRequests: breaker.maxPendingRequests,
+      maxRequests: breaker.maxRequests,
+      consecutiveFailures: breaker.consecutiveFailures,
+      ejectionMs: parseDuration(breaker.ejection),
+      maxEjectionPercent: breaker.maxEjectionPercent,
+    }
+  }
   return compiled
 }
 

@@ -331,11 +331,14 @@ const healthCheck = object<HealthCheck>({
   healthyThreshold: withDefault(integer(1, 1000), 2),
 })
 
+const MAX_LIMIT = 4_294_967_295
 const circuitBreaker = object<CircuitBreaker>({
-  maxConnections: withDefault(integer(1), 1024),
-  maxPendingRequests: withDefault(integer(1), 1024),
-  consecutiveFailures: withDefault(integer(1), 5),
+  maxConnections: withDefault(integer(1, MAX_LIMIT), 1024),
+  maxPendingRequests: withDefault(integer(1, MAX_LIMIT), 1024),
+  maxRequests: withDefault(integer(1, MAX_LIMIT), 1024),
+  consecutiveFailures: withDefault(integer(1, 1_000_000), 5),
   ejection: withDefault(positiveDuration, '30s'),
+  maxEjectionPercent: withDefault(percent(), 50),
 })
 
 const service = object<ServiceResource>(
@@ -349,7 +352,7 @@ const service = object<ServiceResource>(
     endpoints: withDefault(endpoints, []),
     loadBalancer: withDefault(loadBalancer, { type: 'ewma' }),
     healthCheck: notEnforced(optional(healthCheck)),
-    circuitBreaker: notEnforced(optional(circuitBreaker)),
+    circuitBreaker: optional(circuitBreaker),
   },
   {
     hints: resourceHints,

@@ -133,12 +133,25 @@ export interface HealthCheck {
   healthyThreshold: number
 }
 
-/** Not enforced in this version. */
+/**
+ * Limits on what this proxy puts on the Service (over a limit: 503 with `x-mesh-error:
+ * max-connections | max-pending-requests | max-requests`), and outlier ejection: an
+ * endpoint failing `consecutiveFailures` times in a row (5xx, connect failures, resets,
+ * timeouts) leaves the balancer for `ejection`, longer each time it is ejected again.
+ */
 export interface CircuitBreaker {
+  /** Upstream connections open to the Service's endpoints at once (default 1024). */
   maxConnections: number
+  /** Requests waiting for a connection at the connection limit (default 1024). */
   maxPendingRequests: number
+  /** Requests in flight to the Service at once (default 1024). */
+  maxRequests: number
+  /** Failures in a row that eject an endpoint (default 5). */
   consecutiveFailures: number
+  /** Base ejection time, multiplied by the endpoint's recent ejections (default 30s, at most 5m unless longer). */
   ejection: Duration
+  /** At most this share of the Service's endpoints is ejected at once (default 50). */
+  maxEjectionPercent: number
 }
 
 export interface ServiceResource extends ResourceBase<'Service'> {

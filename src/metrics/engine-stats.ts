@@ -9,6 +9,8 @@ const HTTP_LABELS = ['direction', 'authority', 'dst_service', 'route', 'tls'] as
 const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as const
 const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
 const RETRY_LABELS = [...HTTP_LABELS, 'result'] as const
+const BREAKER_LABELS = ['dst_service', 'limit'] as const
+const ENDPOINT_LABELS = ['dst_service', 'target_addr'] as const
 
 /** `retry_total`'s `result` label for each retry counter of the engine. */
 const RETRY_RESULTS = [
@@ -89,6 +91,18 @@ export function renderEngineStats(stats: BindingStats): string {
     'counter',
     'Total count of retries wanted by a retry policy, by result: retried (sent again), budget_exhausted, not_replayable, attempts_exhausted.',
   )
+  const circuitOpen = new Family(
+    'circuit_open',
+    'gauge',
+    'Whether a limit of a Service\'s circuit breaker is reached (1) or not (0): connections, pending_requests, requests.',
+  )
+  const circuitOverflow = new Family(
+    'circuit_breaker_overflow_total',
+    'counter',
+    'Total count of requests refused by a limit of a Service\'s circuit breaker.',
+  )
+  const ejections = new Family('outlier_ejections_total', 'counter', 'Total count of endpoint ejections by outlier detection.')
+  const ejected = new Family('outlier_ejected', 'gauge', 'Whether an endpoint is ejected by outlier detection now (1) or not (0).')
   const tcpOpen = new Family('tcp_open_total', 'counter', 'Total count of opened connections.')
   const tcpOpenNow = new Family('tcp_open_connections', 'gauge', 'Number of currently-open connections.')
   const tcpClose = new Family('tcp_close_total', 'counter', 'Total count of closed connections.')
@@ -123,6 +137,24 @@ export function renderEngineStats(stats: BindingStats): string {
     }
   }
 
+  for (const b of stats.circuitBreakers) {
+    const limits = [
+      ['connections', b.connectionsOpen, b.connectionsOverflow],
+      ['pending_requests', b.pendingRequestsOpen, b.pendingRequestsOverflow],
+      ['requests', b.requestsOpen, b.requestsOverflow],
+    ] as const
+    for (const [limit, open, overflow] of limits) {
+      const labels = labelSet(BREAKER_LABELS, [b.dstService, limit])
+      circuitOpen.sample('circuit_open', labels, open ? 1 : 0)
+      circuitOverflow.sample('circuit_breaker_overflow_total', labels, overflow)
+    }
+  }
+  for (const h of stats.endpointHealth) {
+    const labels = labelSet(ENDPOINT_LABELS, [h.dstService, h.targetAddr])
+    ejections.sample('outlier_ejections_total', labels, h.ejectionsTotal)
+    ejected.sample('outlier_ejected', labels, h.ejected ? 1 : 0)
+  }
+
   for (const t of stats.tcp) {
     const labels = labelSet(TCP_LABELS, tcpLabelValues(t))
     tcpOpen.sample('tcp_open_total', labels, t.openTotal)
@@ -132,7 +164,21 @@ export function renderEngineStats(stats: BindingStats): string {
     tcpWrite.sample('tcp_write_bytes_total', labels, t.writeBytes)
   }
 
-  return [requests, responses, latency, retries, tcpOpen, tcpOpenNow, tcpClose, tcpRead, tcpWrite]
+  return [
+    requests,
+    responses,
+    latency,
+    retries,
+    circuitOpen,
+    circuitOverflow,
+    ejections,
+    ejected,
+    tcpOpen,
+    tcpOpenNow,
+    tcpClose,
+    tcpRead,
+    tcpWrite,
+  ]
     .map((f) => f.text())
     .join('')
 }

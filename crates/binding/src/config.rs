@@ -81,6 +81,20 @@ pub struct BindingService {
     pub load_balancer: String,
     /// ring_hash only: hash this request header (else the client IP).
     pub hash_header: Option<String>,
+    pub circuit_breaker: Option<BindingCircuitBreaker>,
+}
+
+#[napi(object)]
+pub struct BindingCircuitBreaker {
+    pub max_connections: u32,
+    pub max_pending_requests: u32,
+    pub max_requests: u32,
+    /// Failures in a row that eject an endpoint (0: no ejection).
+    pub consecutive_failures: u32,
+    /// Base ejection time, growing for endpoints ejected again.
+    pub ejection_ms: u32,
+    /// At most this share of the endpoints is ejected at once.
+    pub max_ejection_percent: f64,
 }
 
 #[napi(object)]
@@ -313,6 +327,14 @@ impl BindingService {
             protocol,
             endpoints,
             load_balancer,
+            circuit_breaker: self.circuit_breaker.map(|b| CircuitBreakerSpec {
+                max_connections: b.max_connections,
+                max_pending_requests: b.max_pending_requests,
+                max_requests: b.max_requests,
+                consecutive_failures: b.consecutive_failures,
+                ejection_ms: u64::from(b.ejection_ms),
+                max_ejection_percent: b.max_ejection_percent,
+            }),
         })
     }
 }

@@ -114,6 +114,39 @@ pub struct ServiceSpec {
     pub protocol: ServiceProtocol,
     pub endpoints: Vec<EndpointSpec>,
     pub load_balancer: LoadBalancer,
+    /// Limits on what the proxy puts on the Service, and outlier ejection; none when absent.
+    pub circuit_breaker: Option<CircuitBreakerSpec>,
+}
+
+/// Circuit breaking and outlier ejection of one Service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBreakerSpec {
+    /// Upstream connections open to the Service's endpoints at once.
+    pub max_connections: u32,
+    /// Requests waiting for a connection (at `max_connections`) at once.
+    pub max_pending_requests: u32,
+    /// Requests in flight to the Service at once.
+    pub max_requests: u32,
+    /// Failures in a row (5xx, connect failures, resets, timeouts) that eject an
+    /// endpoint; 0 turns ejection off.
+    pub consecutive_failures: u32,
+    /// Base ejection time, multiplied by how often the endpoint was ejected recently.
+    pub ejection_ms: u64,
+    /// At most this share of the Service's endpoints is ejected at once.
+    pub max_ejection_percent: f64,
+}
+
+impl Default for CircuitBreakerSpec {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            consecutive_failures: 5,
+            ejection_ms: 30_000,
+            max_ejection_percent: 50.0,
+        }
+    }
 }
 
 impl ServiceSpec {

@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::client::H1Lease;
+use crate::resilience::RequestGuard;
 use crate::stats::HttpStats;
 
 pub(crate) enum ProxyBody {
@@ -33,6 +34,8 @@ pub(crate) struct Outcome {
     status: u16,
     failure: bool,
     latency: Duration,
+    /// The request's slot under its Service's `maxRequests`: in flight until the body ends.
+    _request_slot: Option<RequestGuard>,
 }
 
 impl Outcome {
@@ -41,12 +44,14 @@ impl Outcome {
         status: u16,
         failure: bool,
         latency: Duration,
+        request_slot: Option<RequestGuard>,
     ) -> Self {
         Self {
             stats,
             status,
             failure,
             latency,
+            _request_slot: request_slot,
         }
     }
 

@@ -32,6 +32,8 @@ use tokio::net::TcpStream;
 use super::forward::PoolTimeouts;
 use super::replay::RequestBody;
 use super::HttpVersion;
+use crate::resilience::breaker::{ConnectionGuard, IdleConnections};
+use crate::resilience::{Limit, ServiceBreaker};
 use crate::stats::TcpStats;
 use crate::tcp::{self, ConnectError, Metered, Peer};
 
@@ -48,6 +50,8 @@ pub(crate) enum UpstreamError {
     Connect(ConnectError),
     /// The connection failed or was reset before a response head arrived.
     Exchange(hyper::Error),
+    /// The Service's circuit breaker allowed no connection (nothing was sent).
+    Overflow(Limit),
 }
 
 /// A failed send; `unsent` holds the request when not a byte of it reached the upstream
@@ -120,7 +124,8 @@ impl Pools {
     /// shape the upstream version wants (see `headers::prepare_request`). For HTTP/1 the
     /// lease must be released once the response body has ended (or dropped otherwise), and
     /// whoever reads the response body drives the connection (see [`H1Conn`]). A connection
-    /// opened for this request counts on `tcp_stats`.
+    /// opened for this request counts on `tcp_stats`, and against `breaker`'s connection
+    /// limit (at the limit the request waits, as a pending request, for one to free up).
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
@@ -128,16 +133,17 @@ impl Pools {
         req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
     ) -> Result<(Response<Incoming>, Option<H1Lease>), SendError> {
         match version {
             HttpVersion::Http1 => {
                 let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr));
-                let (response, conn) = pool.send(req, timeouts, tcp_stats).await?;
+                let (response, conn) = pool.send(req, timeouts, tcp_stats, breaker).await?;
                 Ok((response, Some(H1Lease { pool, conn })))
             }
             HttpVersion::Http2 => {
                 let pool = self.h2.get_or_insert(addr, || H2Pool::new(addr));
-                let response = pool.send(req, timeouts.connect, tcp_stats).await?;
+                let response = pool.send(req, timeouts.connect, tcp_stats, breaker).await?;
                 Ok((response, None))
             }
         }
@@ -214,6 +220,8 @@ type H1Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 /// future and the response body, so those are polled without a waker while the driver
 /// registers the task's waker with the socket.
 pub(crate) struct H1Conn {
+    /// The connection's slot under its Service's connection limit, if it has one.
+    slot: Option<ConnectionGuard>,
     sender: http1::SendRequest<RequestBody>,
     /// `None` once the connection has ended.
     driver: Option<H1Driver>,
@@ -310,12 +318,19 @@ impl H1Pool {
         if !conn.is_open() {
             return;
         }
-        let mut idle = self.idle.lock();
-        if idle.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.push(IdleH1 {
-                conn,
-                since: Instant::now(),
-            });
+        let breaker = conn.slot.as_ref().map(|slot| Arc::clone(slot.breaker()));
+        {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE_PER_ENDPOINT {
+                idle.push(IdleH1 {
+                    conn,
+                    since: Instant::now(),
+                });
+            }
+        }
+        // Requests waiting for a connection of this Service may take this one.
+        if let Some(breaker) = breaker {
+            breaker.connection_freed();
         }
     }
 
@@ -343,6 +358,7 @@ impl H1Pool {
         mut req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
     ) -> Result<(Response<Incoming>, H1Conn), SendError> {
         while let Some(mut conn) = self.checkout(timeouts.idle) {
             if !conn.poll_idle() {
@@ -361,11 +377,41 @@ impl H1Pool {
                 },
             }
         }
-        // Boxed: a connect is rare next to reuse and its future would bloat every request's.
-        let mut conn = match Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats)).await {
-            Ok(conn) => conn,
-            Err(error) => return Err(SendError::unsent(error, req)),
+        let slot = match breaker {
+            None => None,
+            Some(breaker) => match breaker.try_open_connection() {
+                Some(slot) => Some(slot),
+                // Boxed: waiting at the connection limit is rare.
+                None => match Box::pin(self.wait_for_slot(breaker, timeouts)).await {
+                    Ok(Waited::Slot(slot)) => Some(slot),
+                    Ok(Waited::Idle(mut conn)) => {
+                        return match conn.exchange(req).await {
+                            Ok(response) => Ok((response, conn)),
+                            Err(mut e) => Err(match e.take_message() {
+                                Some(unsent) => SendError::unsent(
+                                    UpstreamError::Exchange(e.into_error()),
+                                    unsent,
+                                ),
+                                None => SendError::sent(UpstreamError::Exchange(e.into_error())),
+                            }),
+                        };
+                    }
+                    Err(limit) => {
+                        return Err(SendError::unsent(UpstreamError::Overflow(limit), req))
+                    }
+                },
+            },
         };
+        if let Some(breaker) = breaker {
+            let pool: Arc<dyn IdleConnections> = self.clone();
+            breaker.hold_idle_in(Arc::downgrade(&pool));
+        }
+        // Boxed: a connect is rare next to reuse and its future would bloat every request's.
+        let mut conn =
+            match Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats, slot)).await {
+                Ok(conn) => conn,
+                Err(error) => return Err(SendError::unsent(error, req)),
+            };
         match conn.exchange(req).await {
             Ok(response) => Ok((response, conn)),
             Err(mut e) => match e.take_message() {
@@ -376,6 +422,53 @@ impl H1Pool {
                 None => Err(SendError::sent(UpstreamError::Exchange(e.into_error()))),
             },
         }
+    }
+
+    /// At the Service's connection limit: waits, as a pending request, for a connection of
+    /// this endpoint to come back idle or for a slot to free up, within the connect timeout.
+    async fn wait_for_slot(
+        &self,
+        breaker: &Arc<ServiceBreaker>,
+        timeouts: PoolTimeouts,
+    ) -> Result<Waited, Limit> {
+        let deadline = Instant::now() + timeouts.connect;
+        loop {
+            let freed = breaker.freed();
+            while let Some(mut conn) = self.checkout(timeouts.idle) {
+                if conn.poll_idle() && conn.sender.is_ready() {
+                    return Ok(Waited::Idle(conn));
+                }
+            }
+            if let Some(slot) = breaker.try_open_connection() {
+                return Ok(Waited::Slot(slot));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            breaker.wait_for_connection(freed, left).await?;
+        }
+    }
+}
+
+/// What a request waiting at the connection limit got.
+enum Waited {
+    Idle(H1Conn),
+    Slot(ConnectionGuard),
+}
+
+impl IdleConnections for H1Pool {
+    fn close_one_idle(&self, breaker: &ServiceBreaker) -> bool {
+        let closed = {
+            let mut idle = self.idle.lock();
+            let position = idle.iter().position(|entry| {
+                entry
+                    .conn
+                    .slot
+                    .as_ref()
+                    .is_some_and(|slot| std::ptr::eq(Arc::as_ptr(slot.breaker()), breaker))
+            });
+            position.map(|i| idle.swap_remove(i))
+        };
+        // Dropped outside the lock: closing gives the slot back.
+        closed.is_some()
     }
 }
 
@@ -396,6 +489,7 @@ async fn connect_h1(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
+    slot: Option<ConnectionGuard>,
 ) -> Result<H1Conn, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http1::Builder::new()
@@ -403,6 +497,7 @@ async fn connect_h1(
         .await
         .map_err(UpstreamError::Exchange)?;
     Ok(H1Conn {
+        slot,
         sender,
         // Upgrades: a 101 (WebSocket) or a 2xx to CONNECT hands the socket to the tunnel.
         driver: Some(Box::pin(connection.with_upgrades())),
@@ -447,19 +542,22 @@ impl H2Pool {
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
     ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         match self.live() {
             Some(sender) => Ok(sender),
             // Boxed: rare, and its future would bloat every request's.
-            None => Box::pin(self.connect(connect_timeout, tcp_stats)).await,
+            None => Box::pin(self.connect(connect_timeout, tcp_stats, breaker)).await,
         }
     }
 
-    /// One connect at a time per endpoint; those who waited share its outcome.
+    /// One connect at a time per endpoint; those who waited share its outcome. Under a
+    /// connection limit the connect waits (as a pending request) for a slot first.
     async fn connect(
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
     ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         let seen_attempts = self.attempts.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
@@ -471,8 +569,16 @@ impl H2Pool {
                 return Err(UpstreamError::Connect(failure.duplicate()));
             }
         }
+        let slot = match breaker {
+            None => None,
+            Some(breaker) => Some(
+                connection_slot(breaker, connect_timeout)
+                    .await
+                    .map_err(UpstreamError::Overflow)?,
+            ),
+        };
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        match connect_h2(self.addr, connect_timeout, tcp_stats).await {
+        match connect_h2(self.addr, connect_timeout, tcp_stats, slot).await {
             Ok(sender) => {
                 *self.last_failure.lock() = None;
                 self.current.store(Some(Arc::new(sender.clone())));
@@ -492,13 +598,14 @@ impl H2Pool {
         req: Request<RequestBody>,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
     ) -> Result<Response<Incoming>, SendError> {
         self.last_used_ms.store(now_millis(), Ordering::Relaxed);
         let mut req = req;
         // A second try only when the first connection turned out closed before the
         // request was handed to it (the request comes back unsent).
         for retry in [true, false] {
-            let mut sender = match self.sender(connect_timeout, tcp_stats).await {
+            let mut sender = match self.sender(connect_timeout, tcp_stats, breaker).await {
                 Ok(sender) => sender,
                 Err(error) => return Err(SendError::unsent(error, req)),
             };
@@ -548,10 +655,28 @@ impl H2Pool {
     }
 }
 
+/// A slot under `breaker`'s connection limit, waiting as a pending request for up to
+/// `limit` when there is none.
+async fn connection_slot(
+    breaker: &Arc<ServiceBreaker>,
+    limit: Duration,
+) -> Result<ConnectionGuard, Limit> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let freed = breaker.freed();
+        if let Some(slot) = breaker.try_open_connection() {
+            return Ok(slot);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        breaker.wait_for_connection(freed, left).await?;
+    }
+}
+
 async fn connect_h2(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
+    slot: Option<ConnectionGuard>,
 ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
@@ -562,6 +687,8 @@ async fn connect_h2(
         .await
         .map_err(UpstreamError::Exchange)?;
     tokio::spawn(async move {
+        // The connection's slot under its Service's limit ends with it.
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(%addr, error = %e, "upstream http/2 connection ended with an error");
         }

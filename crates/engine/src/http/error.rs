@@ -9,6 +9,7 @@ use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
 use super::client::UpstreamError;
+use crate::resilience::Limit;
 
 pub(crate) static MESH_ERROR: HeaderName = HeaderName::from_static("x-mesh-error");
 
@@ -35,6 +36,8 @@ pub(crate) enum ProxyError {
     Timeout,
     /// 429: the rule's or the port's local rate limit is exhausted.
     RateLimited,
+    /// 503: the Service's circuit breaker refused the request at this limit.
+    CircuitOpen(Limit),
 }
 
 impl ProxyError {
@@ -47,7 +50,7 @@ impl ProxyError {
             | ProxyError::UpstreamReset
             | ProxyError::Loop => StatusCode::BAD_GATEWAY,
             ProxyError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoEndpoint | ProxyError::CircuitOpen(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ProxyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
@@ -65,6 +68,7 @@ impl ProxyError {
             ProxyError::NoEndpoint => "no-endpoint",
             ProxyError::Timeout => "timeout",
             ProxyError::RateLimited => "rate-limited",
+            ProxyError::CircuitOpen(limit) => limit.reason(),
         }
     }
 
@@ -73,6 +77,7 @@ impl ProxyError {
             UpstreamError::Connect(e) if e.is_timeout() => ProxyError::ConnectTimeout,
             UpstreamError::Connect(_) => ProxyError::ConnectFailed,
             UpstreamError::Exchange(_) => ProxyError::UpstreamReset,
+            UpstreamError::Overflow(limit) => ProxyError::CircuitOpen(*limit),
         }
     }
 

@@ -20,6 +20,7 @@ use super::replay::RequestBody;
 use super::retry::RetryContext;
 use super::HttpVersion;
 use crate::balance::InFlight;
+use crate::resilience::{RequestGuard, ServiceBreaker};
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
 use crate::stats::{HttpStats, TcpStats};
@@ -39,6 +40,8 @@ pub(crate) struct Target {
     pub(crate) started: Instant,
     /// The rule's retry policy with what a retry needs; `None` sends exactly once.
     pub(crate) retry: Option<RetryContext>,
+    /// The request's slot under its Service's `maxRequests`, held until the response ends.
+    pub(crate) request_slot: Option<RequestGuard>,
 }
 
 /// Whose TCP metrics count an upstream connection opened for a request; looked up only
@@ -53,6 +56,14 @@ pub(crate) enum ConnStats {
 }
 
 impl ConnStats {
+    /// The circuit breaker of the Service the request goes to, if it has one.
+    pub(crate) fn breaker(&self) -> Option<&Arc<ServiceBreaker>> {
+        match self {
+            ConnStats::Endpoint(service) => service.breaker.as_ref(),
+            ConnStats::Uncounted | ConnStats::Passthrough => None,
+        }
+    }
+
     fn resolve(&self, shared: &Shared, addr: SocketAddr) -> Option<Arc<TcpStats>> {
         match self {
             ConnStats::Uncounted => None,
@@ -130,11 +141,19 @@ pub(crate) async fn forward(
         conn_stats,
         started,
         retry: _,
+        request_slot,
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
     let tcp_stats = || conn_stats.resolve(shared, addr);
-    let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
+    let sent = shared.pools.send(
+        addr,
+        version,
+        req,
+        timeouts,
+        &tcp_stats,
+        conn_stats.breaker(),
+    );
     let result = match response_timeout {
         Some(limit) => match tokio::time::timeout(limit, sent).await {
             Ok(result) => result.map_err(|e| Failure::Upstream(e.error)),
@@ -147,7 +166,7 @@ pub(crate) async fn forward(
         Ok(sent) => sent,
         Err(failure) => {
             if let Some(in_flight) = in_flight {
-                in_flight.finish(false);
+                failure.settle(in_flight);
             }
             return failure_response(&failure, addr, &stats, started);
         }
@@ -186,7 +205,15 @@ pub(crate) async fn forward(
         }
         _ => (false, lease),
     };
-    relay(response, lease, stats, latency, downstream, upgraded)
+    relay(
+        response,
+        lease,
+        stats,
+        latency,
+        downstream,
+        upgraded,
+        request_slot,
+    )
 }
 
 /// The proxy's answer when an attempt got no response head, counted on `stats`.
@@ -209,13 +236,32 @@ pub(crate) fn failure_response(
             ProxyError::of_upstream(e),
             format!("upstream {addr} failed before responding: {cause}"),
         ),
+        Failure::Upstream(e @ UpstreamError::Overflow(limit)) => (
+            ProxyError::of_upstream(e),
+            format!(
+                "circuit breaker open: {} reached for {addr}'s service",
+                limit.reason()
+            ),
+        ),
     };
     stats.response(error.status().as_u16(), true, started.elapsed());
     error.response(message)
 }
 
+impl Failure {
+    /// Records an attempt that got no response on its endpoint's load and health: a
+    /// failure, unless the proxy's own circuit breaker stopped it before it left.
+    pub(crate) fn settle(&self, in_flight: InFlight) {
+        match self {
+            Failure::Upstream(UpstreamError::Overflow(_)) => in_flight.cancel(),
+            _ => in_flight.finish(false),
+        }
+    }
+}
+
 /// Hands an upstream response to the downstream: hop-by-hop headers stripped, the body
-/// streamed, the outcome recorded on `stats` when the body ends (gRPC trailers count).
+/// streamed, the outcome recorded on `stats` when the body ends (gRPC trailers count),
+/// `request_slot` given back then.
 pub(crate) fn relay(
     response: Response<Incoming>,
     lease: Option<H1Lease>,
@@ -223,12 +269,13 @@ pub(crate) fn relay(
     latency: Duration,
     downstream: HttpVersion,
     upgraded: bool,
+    request_slot: Option<RequestGuard>,
 ) -> Response<ProxyBody> {
     let status = response.status();
     let failure = status.is_server_error() || grpc_failed(response.headers());
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts, downstream, upgraded);
-    let outcome = Outcome::new(stats, status.as_u16(), failure, latency);
+    let outcome = Outcome::new(stats, status.as_u16(), failure, latency, request_slot);
     Response::from_parts(
         parts,
         ProxyBody::Upstream(UpstreamBody::new(body, outcome, lease)),
@@ -247,7 +294,14 @@ pub(crate) async fn send_attempt(
     limit: Option<Duration>,
 ) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Request<RequestBody>>)> {
     let tcp_stats = || conn_stats.resolve(shared, addr);
-    let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
+    let sent = shared.pools.send(
+        addr,
+        version,
+        req,
+        timeouts,
+        &tcp_stats,
+        conn_stats.breaker(),
+    );
     let split = |e: SendError| (Failure::Upstream(e.error), e.unsent);
     match limit {
         Some(limit) => match tokio::time::timeout(limit, sent).await {

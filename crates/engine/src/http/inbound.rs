@@ -153,6 +153,7 @@ impl Handler for InboundHandler {
                 conn_stats: ConnStats::Uncounted,
                 started: Instant::now(),
                 retry: None,
+                request_slot: None,
             };
             let timeouts = PoolTimeouts {
                 connect: Duration::from_millis(snapshot.timeouts.connect_ms),

@@ -21,10 +21,10 @@ use super::forward::{
 use super::headers::{request_authority, upgrade_requested};
 use super::retry::RetryContext;
 use super::{serve, tunnel, Handler, HttpVersion};
-use crate::balance::{EndpointLoad, PickContext};
+use crate::balance::{Endpoint, PickContext};
 use crate::config::ServiceProtocol;
 use crate::detect::{self, Detected, Rewind};
-use crate::resilience::Faults;
+use crate::resilience::{Faults, Limit};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::stats::HttpStats;
@@ -72,10 +72,10 @@ pub(super) struct OutboundHandler {
 /// What the snapshot says to do with one request.
 enum Decision {
     Forward(Target),
-    /// Fault injection: forward `target` after `delay`, then start counting `load`.
+    /// Fault injection: forward `target` after `delay`, then start counting on `endpoint`.
     Delay {
         target: Target,
-        load: Arc<EndpointLoad>,
+        endpoint: Endpoint,
         delay: Duration,
     },
     /// Fault injection: answer with `status` (after `delay`) instead of forwarding.
@@ -143,12 +143,12 @@ impl Handler for OutboundHandler {
             }
             Decision::Delay {
                 mut target,
-                load,
+                endpoint,
                 delay,
             } => {
                 Box::pin(async move {
                     tokio::time::sleep(delay).await;
-                    target.in_flight = Some(load.start());
+                    target.in_flight = Some(endpoint.start());
                     let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
                     let tunnel = &self.tunnel;
                     prepare_and_forward(
@@ -255,6 +255,23 @@ impl OutboundHandler {
         let Some(backend_service) = snapshot.service(&backend.service) else {
             return no_endpoint();
         };
+        let request_slot = match &backend_service.breaker {
+            None => None,
+            Some(breaker) => match breaker.try_start_request() {
+                Some(slot) => Some(slot),
+                None => {
+                    return Decision::Refuse {
+                        stats: Some(backend.stats.clone()),
+                        error: ProxyError::CircuitOpen(Limit::Requests),
+                        message: format!(
+                            "circuit breaker open: {} requests in flight to {}",
+                            breaker.max_requests(),
+                            backend.service
+                        ),
+                    }
+                }
+            },
+        };
         let balancer = &backend_service.balancer;
         let header_value = balancer
             .hash_header()
@@ -287,16 +304,17 @@ impl OutboundHandler {
             conn_stats: ConnStats::Endpoint(backend_service.clone()),
             started: Instant::now(),
             retry,
+            request_slot,
         };
         match injected.delay {
             // The endpoint's load counts from when the request really leaves.
             Some(delay) => Decision::Delay {
                 target,
-                load: endpoint.load.clone(),
+                endpoint: endpoint.clone(),
                 delay,
             },
             None => {
-                target.in_flight = Some(endpoint.load.start());
+                target.in_flight = Some(endpoint.start());
                 Decision::Forward(target)
             }
         }
@@ -327,6 +345,7 @@ impl OutboundHandler {
             conn_stats: ConnStats::Passthrough,
             started: Instant::now(),
             retry: None,
+            request_slot: None,
         };
         let tunnel = &self.tunnel;
         prepare_and_forward(

@@ -15,7 +15,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use super::body::{ProxyBody, UpstreamBody};
-use super::client::H1Lease;
+use super::client::{H1Lease, UpstreamError};
 use super::error::is_grpc;
 use super::forward::{failure_response, relay, send_attempt, Failure, PoolTimeouts, Target};
 use super::replay::{Replay, ReplayedBody, RequestBody};
@@ -116,6 +116,7 @@ pub(crate) async fn forward_with_retries(
         mut in_flight,
         conn_stats,
         started,
+        mut request_slot,
         ..
     } = target;
     let policy = &context.policy;
@@ -164,7 +165,12 @@ pub(crate) async fn forward_with_retries(
                 }
                 Err((failure, unsent)) => {
                     if let Some(in_flight) = in_flight.take() {
-                        in_flight.finish(false);
+                        failure.settle(in_flight);
+                    }
+                    if let Failure::Upstream(UpstreamError::Overflow(_)) = failure {
+                        // The proxy's own circuit breaker: another attempt only adds load.
+                        discard(&source);
+                        return failure_response(&failure, addr, &stats, started);
                     }
                     Attempt::Failed(failure, unsent)
                 }
@@ -172,7 +178,15 @@ pub(crate) async fn forward_with_retries(
         let (failed_response, failure, unsent) = match attempt {
             Attempt::Done(response, lease) => {
                 discard(&source);
-                return relay(response, lease, stats, started.elapsed(), downstream, false);
+                return relay(
+                    response,
+                    lease,
+                    stats,
+                    started.elapsed(),
+                    downstream,
+                    false,
+                    request_slot.take(),
+                );
             }
             Attempt::RetryableResponse(response, lease) => (Some((response, lease)), None, None),
             Attempt::Failed(failure, unsent) => {
@@ -183,9 +197,9 @@ pub(crate) async fn forward_with_retries(
                 (None, Some(failure), unsent)
             }
         };
-        let give_up = |result: RetryResult,
-                       failed_response: Option<(Response<Incoming>, Option<H1Lease>)>,
-                       failure: Option<Failure>| {
+        let mut give_up = |result: RetryResult,
+                           failed_response: Option<(Response<Incoming>, Option<H1Lease>)>,
+                           failure: Option<Failure>| {
             stats.retry(result);
             discard(&source);
             match (failed_response, failure) {
@@ -196,6 +210,7 @@ pub(crate) async fn forward_with_retries(
                     started.elapsed(),
                     downstream,
                     false,
+                    request_slot.take(),
                 ),
                 (None, Some(failure)) => failure_response(&failure, addr, &stats, started),
                 (None, None) => unreachable!("an attempt either answered or failed"),
@@ -233,9 +248,9 @@ pub(crate) async fn forward_with_retries(
                     header_value,
                     client_ip: context.client_ip,
                 })
-                .map(|endpoint| (endpoint.addr, endpoint.load.clone()))
+                .cloned()
         };
-        let Some((next_addr, load)) = endpoint else {
+        let Some(endpoint) = endpoint else {
             return give_up(RetryResult::NotReplayable, failed_response, failure);
         };
         if !policy.budget.try_withdraw() {
@@ -257,8 +272,8 @@ pub(crate) async fn forward_with_retries(
             None if !backoff.is_zero() => tokio::time::sleep(backoff).await,
             None => {}
         }
-        addr = next_addr;
-        in_flight = Some(load.start());
+        addr = endpoint.addr;
+        in_flight = Some(endpoint.start());
         next = retry_request;
     }
 }

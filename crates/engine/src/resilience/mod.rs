@@ -6,6 +6,7 @@
 //! reset when a new config is swapped in (token buckets, budgets, breaker counts,
 //! ejections) lives in the engine-lifetime [`ResilienceRegistry`], like balancer load.
 
+pub mod breaker;
 pub mod fault;
 pub mod rate_limit;
 pub mod retry;
@@ -14,13 +15,17 @@ pub mod retry;
 mod tests;
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use parking_lot::Mutex;
 
-use crate::config::{RateLimitSpec, RetrySpec};
+use crate::config::{CircuitBreakerSpec, RateLimitSpec, RetrySpec};
 use crate::snapshot::ConfigError;
 
+pub use breaker::{
+    BreakerStats, EndpointHealth, EndpointHealthStats, Limit, RequestGuard, ServiceBreaker,
+};
 pub use fault::{grpc_status_of_http, Faults, Injected};
 pub use rate_limit::{retry_after_seconds, RateLimiter};
 pub use retry::{RetryBudget, RetryPolicy};
@@ -32,6 +37,8 @@ pub use retry::{RetryBudget, RetryPolicy};
 pub struct ResilienceRegistry {
     limiters: Mutex<HashMap<String, Arc<RateLimiter>>>,
     retries: Mutex<HashMap<String, Arc<RetryPolicy>>>,
+    breakers: Mutex<HashMap<String, Arc<ServiceBreaker>>>,
+    health: Mutex<HashMap<(String, SocketAddr), Arc<EndpointHealth>>>,
 }
 
 impl ResilienceRegistry {
@@ -77,6 +84,56 @@ impl ResilienceRegistry {
         Ok(policy)
     }
 
+    /// The breaker of the Service `key`. A new one starts with `spec`'s limits; an
+    /// existing one keeps its limits (and counts) until the snapshot that names the new
+    /// ones is put in force (see `Snapshot::activate`), so a refused config changes
+    /// nothing. `endpoints` is how many of its endpoints take traffic.
+    pub fn breaker(
+        &self,
+        key: &str,
+        path: &str,
+        spec: &CircuitBreakerSpec,
+        endpoints: u32,
+    ) -> Result<Arc<ServiceBreaker>, ConfigError> {
+        ServiceBreaker::validate(path, spec)?;
+        let mut breakers = self.breakers.lock();
+        if let Some(existing) = breakers.get(key) {
+            return Ok(Arc::clone(existing));
+        }
+        let breaker = Arc::new(ServiceBreaker::new(key.to_owned(), spec, endpoints));
+        breakers.insert(key.to_owned(), Arc::clone(&breaker));
+        Ok(breaker)
+    }
+
+    /// The passive health of endpoint `addr` under `breaker`'s Service.
+    pub fn endpoint_health(
+        &self,
+        breaker: &Arc<ServiceBreaker>,
+        addr: SocketAddr,
+    ) -> Arc<EndpointHealth> {
+        let mut health = self.health.lock();
+        let key = (breaker.key().to_owned(), addr);
+        if let Some(existing) = health.get(&key) {
+            if Arc::ptr_eq(existing.breaker(), breaker) {
+                return Arc::clone(existing);
+            }
+        }
+        let fresh = Arc::new(EndpointHealth::new(addr, Arc::clone(breaker)));
+        health.insert(key, Arc::clone(&fresh));
+        fresh
+    }
+
+    /// Breakers and endpoint health, for the metrics (sorted by Service, then address).
+    pub fn breaker_stats(&self) -> (Vec<BreakerStats>, Vec<EndpointHealthStats>) {
+        let mut breakers: Vec<BreakerStats> =
+            self.breakers.lock().values().map(|b| b.stats()).collect();
+        breakers.sort_by(|a, b| a.service.cmp(&b.service));
+        let mut health: Vec<EndpointHealthStats> =
+            self.health.lock().values().map(|h| h.stats()).collect();
+        health.sort_by(|a, b| (&a.service, a.addr).cmp(&(&b.service, b.addr)));
+        (breakers, health)
+    }
+
     /// Forgets state that no snapshot holds any more (called after each compile; state of
     /// the snapshot being replaced is dropped by the compile after).
     pub fn retain_used(&self) {
@@ -86,6 +143,13 @@ impl ResilienceRegistry {
         self.retries
             .lock()
             .retain(|_, policy| Arc::strong_count(policy) > 1);
+        // Endpoint health first: it holds its breaker.
+        self.health
+            .lock()
+            .retain(|_, health| Arc::strong_count(health) > 1);
+        self.breakers
+            .lock()
+            .retain(|_, breaker| Arc::strong_count(breaker) > 1);
     }
 
     /// How many token buckets are kept (for tests and diagnostics).

@@ -376,3 +376,244 @@ fn the_registry_keeps_a_retry_budget_while_the_policy_is_unchanged() {
         .unwrap();
     assert!(!Arc::ptr_eq(&first, &changed));
 }
+
+// ===== circuit breaking and outlier ejection =====
+
+use crate::balance::{Balancer, LoadRegistry, PickContext};
+use crate::config::{CircuitBreakerSpec, EndpointSpec, LoadBalancer};
+use std::net::SocketAddr;
+
+fn breaker_spec() -> CircuitBreakerSpec {
+    CircuitBreakerSpec {
+        max_connections: 2,
+        max_pending_requests: 1,
+        max_requests: 3,
+        consecutive_failures: 3,
+        ejection_ms: 60_000,
+        max_ejection_percent: 50.0,
+    }
+}
+
+fn addr(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], port))
+}
+
+#[test]
+fn max_requests_refuses_over_the_limit_and_frees_slots_as_requests_end() {
+    let breaker = Arc::new(breaker::ServiceBreaker::new(
+        "default/orders".into(),
+        &breaker_spec(),
+        4,
+    ));
+    let slots: Vec<_> = (0..3)
+        .map(|_| breaker.try_start_request().unwrap())
+        .collect();
+    assert!(breaker.try_start_request().is_none());
+    assert!(breaker.try_start_request().is_none());
+    let stats = breaker.stats();
+    assert_eq!(stats.open, [false, false, true]);
+    assert_eq!(stats.overflows, [0, 0, 2]);
+    assert_eq!(stats.requests, 3);
+    drop(slots);
+    assert!(breaker.try_start_request().is_some());
+    assert_eq!(breaker.stats().requests, 0);
+}
+
+#[tokio::test]
+async fn connection_slots_wait_as_pending_and_the_pending_limit_refuses_at_once() {
+    let breaker = Arc::new(breaker::ServiceBreaker::new(
+        "default/orders".into(),
+        &breaker_spec(),
+        4,
+    ));
+    let first = breaker.try_open_connection().unwrap();
+    let _second = breaker.try_open_connection().unwrap();
+    assert!(breaker.try_open_connection().is_none());
+
+    // One request may wait; it gets a slot when a connection closes.
+    let waiter = {
+        let breaker = breaker.clone();
+        tokio::spawn(async move {
+            let freed = breaker.freed();
+            breaker
+                .wait_for_connection(freed, Duration::from_secs(5))
+                .await
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    assert!(breaker.stats().open[1], "the pending limit (1) is reached");
+    // A second waiter is refused at once.
+    let refused = breaker
+        .wait_for_connection(breaker.freed(), Duration::from_secs(5))
+        .await;
+    assert_eq!(refused, Err(Limit::PendingRequests));
+    drop(first);
+    assert_eq!(waiter.await.unwrap(), Ok(()));
+    assert!(breaker.try_open_connection().is_some());
+
+    // Nothing freed within the limit: the connection limit refuses.
+    let timed_out = breaker
+        .wait_for_connection(breaker.freed(), Duration::from_millis(20))
+        .await;
+    assert_eq!(timed_out, Err(Limit::Connections));
+    assert_eq!(breaker.stats().overflows, [1, 1, 0]);
+}
+
+#[test]
+fn consecutive_failures_eject_within_the_share() {
+    let registry = ResilienceRegistry::new();
+    let breaker = registry
+        .breaker("default/orders", "p", &breaker_spec(), 4)
+        .unwrap();
+    let health: Vec<_> = (1..=4)
+        .map(|port| registry.endpoint_health(&breaker, addr(port)))
+        .collect();
+    // A success in between resets the count.
+    health[0].record(false);
+    health[0].record(false);
+    health[0].record(true);
+    health[0].record(false);
+    assert!(!health[0].is_ejected());
+    health[0].record(false);
+    health[0].record(false);
+    assert!(health[0].is_ejected());
+    assert!(breaker.any_ejected());
+
+    for h in &health[1..] {
+        for _ in 0..3 {
+            h.record(false);
+        }
+    }
+    // 50 % of 4 endpoints: two at most.
+    let ejected = health.iter().filter(|h| h.is_ejected()).count();
+    assert_eq!(ejected, 2);
+    assert_eq!(breaker.stats().ejected_now, 2);
+    let (_, endpoint_stats) = registry.breaker_stats();
+    assert_eq!(
+        endpoint_stats
+            .iter()
+            .map(|e| e.ejections_total)
+            .sum::<u64>(),
+        2
+    );
+}
+
+#[test]
+fn a_single_endpoint_is_never_ejected_at_half_share() {
+    let registry = ResilienceRegistry::new();
+    let breaker = registry
+        .breaker("default/solo", "p", &breaker_spec(), 1)
+        .unwrap();
+    let only = registry.endpoint_health(&breaker, addr(1));
+    for _ in 0..10 {
+        only.record(false);
+    }
+    assert!(!only.is_ejected());
+}
+
+#[test]
+fn repeat_ejections_last_longer_and_are_forgiven_over_time() {
+    let registry = ResilienceRegistry::new();
+    let breaker = registry
+        .breaker("default/orders", "p", &breaker_spec(), 4)
+        .unwrap();
+    let health = registry.endpoint_health(&breaker, addr(1));
+    let base = Duration::from_secs(10);
+    let t0 = 1_000 * SECOND;
+    let first = health.eject(t0, base);
+    assert_eq!(first - t0, 10 * SECOND);
+    // Ejected again right after it came back: twice as long, then three times.
+    let second = health.eject(first, base);
+    assert_eq!(second - first, 20 * SECOND);
+    let third = health.eject(second + SECOND, base);
+    assert_eq!(third - (second + SECOND), 30 * SECOND);
+    // Healthy for two base periods since: two ejections forgiven.
+    let later = third + 20 * SECOND;
+    let fourth = health.eject(later, base);
+    assert_eq!(fourth - later, 20 * SECOND);
+    // Never more than five minutes.
+    let mut at = fourth;
+    for _ in 0..100 {
+        at = health.eject(at, base);
+    }
+    assert_eq!(health.eject(at, base) - at, 300 * SECOND);
+}
+
+fn endpoints(ports: &[u16]) -> Vec<EndpointSpec> {
+    ports
+        .iter()
+        .map(|&port| EndpointSpec {
+            address: addr(port),
+            weight: 1,
+            labels: Default::default(),
+        })
+        .collect()
+}
+
+#[test]
+fn every_balancer_avoids_ejected_endpoints() {
+    let kinds = [
+        LoadBalancer::Ewma,
+        LoadBalancer::RoundRobin,
+        LoadBalancer::LeastRequest,
+        LoadBalancer::Random,
+        LoadBalancer::RingHash { header: None },
+    ];
+    for kind in kinds {
+        let registry = ResilienceRegistry::new();
+        let breaker = registry
+            .breaker("default/orders", "p", &breaker_spec(), 3)
+            .unwrap();
+        let balancer = Balancer::new(
+            &kind,
+            "default/orders",
+            &endpoints(&[1, 2, 3]),
+            &LoadRegistry::new(),
+        )
+        .with_outlier_detection(breaker.clone(), |a| registry.endpoint_health(&breaker, a));
+        let bad = registry.endpoint_health(&breaker, addr(2));
+        for _ in 0..3 {
+            bad.record(false);
+        }
+        assert!(bad.is_ejected(), "{kind:?}");
+        for i in 0..300u32 {
+            let ip = std::net::IpAddr::from([10, 0, (i >> 8) as u8, i as u8]);
+            let picked = balancer
+                .pick(&PickContext {
+                    header_value: None,
+                    client_ip: Some(ip),
+                })
+                .unwrap();
+            assert_ne!(picked.addr, addr(2), "{kind:?} picked the ejected endpoint");
+        }
+    }
+}
+
+#[test]
+fn with_every_endpoint_ejected_picks_still_succeed() {
+    let registry = ResilienceRegistry::new();
+    let spec = CircuitBreakerSpec {
+        max_ejection_percent: 100.0,
+        ..breaker_spec()
+    };
+    let breaker = registry.breaker("default/orders", "p", &spec, 2).unwrap();
+    let balancer = Balancer::new(
+        &LoadBalancer::RoundRobin,
+        "default/orders",
+        &endpoints(&[1, 2]),
+        &LoadRegistry::new(),
+    )
+    .with_outlier_detection(breaker.clone(), |a| registry.endpoint_health(&breaker, a));
+    for port in [1, 2] {
+        let health = registry.endpoint_health(&breaker, addr(port));
+        for _ in 0..3 {
+            health.record(false);
+        }
+        assert!(health.is_ejected());
+    }
+    let context = PickContext {
+        header_value: None,
+        client_ip: None,
+    };
+    assert!(balancer.pick(&context).is_some());
+}

@@ -10,6 +10,7 @@ fn service() -> ServiceSpec {
         protocol: ServiceProtocol::Http,
         endpoints: vec![],
         load_balancer: LoadBalancer::Ewma,
+        circuit_breaker: None,
     }
 }
 

@@ -6,11 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::balance::{Balancer, LoadRegistry};
+use crate::config::CircuitBreakerSpec;
 use crate::config::{
     GlobalTimeouts, HttpRouteSpec, InboundListener, OutboundListener, ProxyConfig, ServiceSpec,
     TcpOutboundListener,
 };
-use crate::resilience::{RateLimiter, ResilienceRegistry};
+use crate::resilience::{RateLimiter, ResilienceRegistry, ServiceBreaker};
 use crate::route::{self, Router};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
 
@@ -53,6 +54,8 @@ pub struct Snapshot {
     /// `orders.default.svc`, `orders.default.svc.cluster.local`) -> (port, service).
     /// Keyed by host alone so a lookup needs no `host:port` string.
     authorities: HashMap<String, Vec<(u16, Arc<ServiceRuntime>)>>,
+    /// Breaker limits this snapshot brings, applied by [`Snapshot::activate`].
+    breaker_limits: Vec<(Arc<ServiceBreaker>, CircuitBreakerSpec, u32)>,
 }
 
 pub struct InboundPlan {
@@ -69,6 +72,8 @@ pub struct ServiceRuntime {
     pub key: String,
     pub spec: ServiceSpec,
     pub balancer: Balancer,
+    /// Limits and outlier ejection, if the Service has a circuit breaker.
+    pub breaker: Option<Arc<ServiceBreaker>>,
     pub router: Router,
     /// One TCP stats handle per endpoint address (direction outbound).
     tcp_stats: HashMap<SocketAddr, Arc<TcpStats>>,
@@ -118,13 +123,35 @@ impl Snapshot {
 
         let mut services = HashMap::with_capacity(config.services.len());
         let mut ordered = Vec::with_capacity(config.services.len());
-        for spec in &config.services {
+        let mut breaker_limits = Vec::new();
+        for (index, spec) in config.services.iter().enumerate() {
             let key = spec.key();
             let routes = routes_by_parent
                 .get(key.as_str())
                 .map_or(&[][..], Vec::as_slice);
+            let mut balancer = Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads);
+            let breaker = match &spec.circuit_breaker {
+                None => None,
+                Some(limits) => {
+                    let usable = u32::try_from(balancer.usable_count()).unwrap_or(u32::MAX);
+                    let breaker = resilience.breaker(
+                        &key,
+                        &format!("services[{index}].circuitBreaker"),
+                        limits,
+                        usable,
+                    )?;
+                    breaker_limits.push((breaker.clone(), limits.clone(), usable));
+                    if limits.consecutive_failures > 0 {
+                        balancer = balancer.with_outlier_detection(breaker.clone(), |addr| {
+                            resilience.endpoint_health(&breaker, addr)
+                        });
+                    }
+                    Some(breaker)
+                }
+            };
             let runtime = Arc::new(ServiceRuntime {
-                balancer: Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads),
+                balancer,
+                breaker,
                 router: Router::compile_indexed(spec, routes, stats, resilience)?,
                 tcp_stats: spec
                     .endpoints
@@ -193,7 +220,16 @@ impl Snapshot {
             tcp_outbound: config.tcp_outbound.clone(),
             authorities: authorities(&ordered),
             services,
+            breaker_limits,
         })
+    }
+
+    /// Puts the snapshot's breaker limits in force; called as the snapshot is swapped in
+    /// (breakers are shared with the snapshot in force until then).
+    pub fn activate(&self) {
+        for (breaker, limits, endpoints) in &self.breaker_limits {
+            breaker.configure(limits, *endpoints);
+        }
     }
 
     pub fn service(&self, key: &str) -> Option<&Arc<ServiceRuntime>> {

@@ -25,6 +25,7 @@ fn service(namespace: &str, name: &str, port: u16, endpoints: &[&str]) -> Servic
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,
+        circuit_breaker: None,
     }
 }
 

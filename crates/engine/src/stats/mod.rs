@@ -126,7 +126,11 @@ impl StatsRegistry {
                 write_bytes: stats.write_bytes.load(Relaxed),
             })
             .collect();
-        StatsSnapshot { http, tcp }
+        StatsSnapshot {
+            http,
+            tcp,
+            ..StatsSnapshot::default()
+        }
     }
 }
 
@@ -307,6 +311,10 @@ impl Drop for TcpConnGuard {
 pub struct StatsSnapshot {
     pub http: Vec<HttpStatsEntry>,
     pub tcp: Vec<TcpStatsEntry>,
+    /// Circuit breakers of the Services that have one (filled by `Engine::stats`).
+    pub breakers: Vec<crate::resilience::BreakerStats>,
+    /// Passive health of the endpoints of those Services that eject outliers.
+    pub endpoint_health: Vec<crate::resilience::EndpointHealthStats>,
 }
 
 #[derive(Clone, Debug)]

@@ -14,8 +14,8 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mesh_engine::config::{
-    FaultAbortSpec, FaultDelaySpec, FaultSpec, HttpRuleSpec, Protocol, ProxyConfig, RateLimitSpec,
-    RetrySpec, ServiceProtocol,
+    CircuitBreakerSpec, FaultAbortSpec, FaultDelaySpec, FaultSpec, HttpRuleSpec, Protocol,
+    ProxyConfig, RateLimitSpec, RetrySpec, ServiceProtocol,
 };
 use mesh_engine::stats::RetryResult;
 use mesh_engine::{Engine, ListenerKind};
@@ -676,4 +676,231 @@ fn engine_with_timeouts(
     ));
     engine.apply(config).unwrap();
     engine
+}
+
+// ===== circuit breaking and outlier ejection =====
+
+fn breaker(
+    spec: CircuitBreakerSpec,
+    protocol: ServiceProtocol,
+    endpoints: &[SocketAddr],
+) -> Engine {
+    let engine = engine();
+    let mut orders = service("orders", protocol, endpoints);
+    orders.circuit_breaker = Some(spec);
+    engine.apply(outbound_config(vec![orders])).unwrap();
+    engine
+}
+
+fn breaker_stats(engine: &Engine) -> mesh_engine::resilience::BreakerStats {
+    engine
+        .stats()
+        .breakers
+        .into_iter()
+        .find(|b| b.service == "default/orders")
+        .expect("the Service's breaker")
+}
+
+#[tokio::test]
+async fn max_requests_refuses_the_excess_with_503_and_a_reason() {
+    let app = App::start("orders", AppProtocol::Http2).await;
+    let spec = CircuitBreakerSpec {
+        max_requests: 2,
+        ..CircuitBreakerSpec::default()
+    };
+    let engine = breaker(spec, ServiceProtocol::Http2, &[app.addr]);
+    let client = H2Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    let requests = (0..5).map(|_| {
+        let mut client = client.clone();
+        tokio::spawn(async move { client.get("http://orders/slow/400").await })
+    });
+    let replies = futures_util::future::join_all(requests).await;
+    let mut ok = 0;
+    let mut refused = 0;
+    for reply in replies {
+        let reply = reply.unwrap();
+        match reply.status.as_u16() {
+            200 => ok += 1,
+            503 => {
+                assert_eq!(reply.headers["x-mesh-error"], "max-requests");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert_eq!((ok, refused), (2, 3));
+    let stats = breaker_stats(&engine);
+    assert_eq!(stats.overflows, [0, 0, 3]);
+    assert_eq!(stats.requests, 0, "every slot came back");
+    // Slots come back as responses end: the next request passes.
+    let mut client = client.clone();
+    assert_eq!(client.get("http://orders/").await.status, 200);
+}
+
+#[tokio::test]
+async fn at_max_connections_requests_wait_as_pending_up_to_their_limit() {
+    let app = App::start("orders", AppProtocol::Http1).await;
+    let spec = CircuitBreakerSpec {
+        max_connections: 1,
+        max_pending_requests: 1,
+        ..CircuitBreakerSpec::default()
+    };
+    let engine = breaker(spec, ServiceProtocol::Http, &[app.addr]);
+    let proxy = bound(&engine, ListenerKind::Outbound);
+
+    let slow = |path: &'static str| {
+        tokio::spawn(async move { H1Client::connect(proxy).await.get("orders", path).await })
+    };
+    let first = slow("/slow/300");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let second = slow("/slow/10");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let third = slow("/slow/10");
+
+    let third = third.await.unwrap();
+    assert_eq!(third.status, 503);
+    assert_eq!(third.headers["x-mesh-error"], "max-pending-requests");
+    assert_eq!(first.await.unwrap().status, 200);
+    let second = second.await.unwrap();
+    assert_eq!(
+        second.status, 200,
+        "served on the connection the first gave back"
+    );
+    assert_eq!(app.connections.load(Ordering::SeqCst), 1);
+    assert_eq!(breaker_stats(&engine).overflows, [0, 1, 0]);
+}
+
+#[tokio::test]
+async fn at_max_connections_an_idle_connection_to_another_endpoint_makes_room() {
+    let a = App::start("a", AppProtocol::Http1).await;
+    let b = App::start("b", AppProtocol::Http1).await;
+    let spec = CircuitBreakerSpec {
+        max_connections: 1,
+        ..CircuitBreakerSpec::default()
+    };
+    let engine = breaker(spec, ServiceProtocol::Http, &[a.addr, b.addr]);
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    // Round robin alternates endpoints; each request needs the one slot.
+    let mut served = Vec::new();
+    for _ in 0..4 {
+        let reply = client.get("orders", "/").await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        served.push(reply.body.split(' ').next().unwrap().to_owned());
+    }
+    served.sort();
+    assert_eq!(served, ["a", "a", "b", "b"]);
+    assert!(breaker_stats(&engine).connections <= 1);
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_is_ejected_and_comes_back_after_the_ejection() {
+    let bad = scripted("bad", AppProtocol::Http1, |_| Answer::Status(503)).await;
+    let good = scripted("good", AppProtocol::Http1, |_| Answer::Ok).await;
+    let spec = CircuitBreakerSpec {
+        consecutive_failures: 3,
+        ejection_ms: 400,
+        ..CircuitBreakerSpec::default()
+    };
+    let engine = breaker(spec, ServiceProtocol::Http, &[bad.addr, good.addr]);
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+
+    for _ in 0..30 {
+        client.get("orders", "/").await;
+    }
+    assert_eq!(
+        bad.hits.load(Ordering::SeqCst),
+        3,
+        "ejected after 3 failures in a row"
+    );
+    let health = engine.stats().endpoint_health;
+    let bad_health = health.iter().find(|h| h.addr == bad.addr).unwrap();
+    assert!(bad_health.ejected);
+    assert_eq!(bad_health.ejections_total, 1);
+
+    // After the ejection it gets traffic again (and, still failing, is ejected again).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for _ in 0..30 {
+        client.get("orders", "/").await;
+    }
+    assert_eq!(bad.hits.load(Ordering::SeqCst), 6);
+    let health = engine.stats().endpoint_health;
+    assert_eq!(
+        health
+            .iter()
+            .find(|h| h.addr == bad.addr)
+            .unwrap()
+            .ejections_total,
+        2
+    );
+}
+
+#[tokio::test]
+async fn a_timing_out_endpoint_is_ejected_and_retries_hide_it() {
+    let hanging = scripted("hanging", AppProtocol::Http1, |_| Answer::Slow(5_000)).await;
+    let good = scripted("good", AppProtocol::Http1, |_| Answer::Ok).await;
+    let engine = engine();
+    let mut orders = service("orders", ServiceProtocol::Http, &[hanging.addr, good.addr]);
+    orders.circuit_breaker = Some(CircuitBreakerSpec {
+        consecutive_failures: 2,
+        ..CircuitBreakerSpec::default()
+    });
+    let mut config = outbound_config(vec![orders]);
+    config.http_routes.push(one_rule_route(
+        "orders-retry",
+        "default/orders",
+        HttpRuleSpec {
+            retry: Some(RetrySpec::default()),
+            backend_request_timeout_ms: Some(100),
+            ..HttpRuleSpec::default()
+        },
+    ));
+    engine.apply(config).unwrap();
+    let mut client = H1Client::connect(bound(&engine, ListenerKind::Outbound)).await;
+    for _ in 0..20 {
+        let reply = client.get("orders", "/").await;
+        assert_eq!((reply.status.as_u16(), reply.body.as_str()), (200, "good "));
+    }
+    assert_eq!(hanging.hits.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn breaker_limits_of_a_refused_config_do_not_take_effect() {
+    let app = App::start("orders", AppProtocol::Http1).await;
+    let engine = breaker(
+        CircuitBreakerSpec {
+            max_requests: 100,
+            ..CircuitBreakerSpec::default()
+        },
+        ServiceProtocol::Http,
+        &[app.addr],
+    );
+    let mut orders = service("orders", ServiceProtocol::Http, &[app.addr]);
+    orders.circuit_breaker = Some(CircuitBreakerSpec {
+        max_requests: 1,
+        ..CircuitBreakerSpec::default()
+    });
+    // Refused after compiling: a listener that cannot bind.
+    let taken = std::net::TcpListener::bind(loopback()).unwrap();
+    let mut refused = outbound_config(vec![orders]);
+    refused
+        .tcp_outbound
+        .push(mesh_engine::config::TcpOutboundListener {
+            listen: taken.local_addr().unwrap(),
+            service: "default/orders".into(),
+        });
+    // One request in flight: a limit of 1, had it been taken, would refuse the next.
+    let proxy = bound(&engine, ListenerKind::Outbound);
+    let slow = tokio::spawn(async move {
+        H1Client::connect(proxy)
+            .await
+            .get("orders", "/slow/500")
+            .await
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(engine.apply(refused).is_err());
+    let mut client = H1Client::connect(proxy).await;
+    assert_eq!(client.get("orders", "/").await.status, 200);
+    assert_eq!(slow.await.unwrap().status, 200);
+    assert_eq!(breaker_stats(&engine).overflows, [0, 0, 0]);
 }

@@ -86,6 +86,7 @@ pub fn service(name: &str, protocol: ServiceProtocol, endpoints: &[SocketAddr]) 
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,
+        circuit_breaker: None,
     }
 }
 
