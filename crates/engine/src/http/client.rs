@@ -427,23 +427,29 @@ impl H1Pool {
     /// At the Service's connection limit: waits, as a pending request, for a connection of
     /// this endpoint to come back idle or for a slot to free up, within the connect timeout.
     async fn wait_for_slot(
-        &self,
+        self: &Arc<Self>,
         breaker: &Arc<ServiceBreaker>,
         timeouts: PoolTimeouts,
     ) -> Result<Waited, Limit> {
         let deadline = Instant::now() + timeouts.connect;
+        let _pending = breaker.start_waiting()?;
         loop {
             let freed = breaker.freed();
             while let Some(mut conn) = self.checkout(timeouts.idle) {
-                if conn.poll_idle() && conn.sender.is_ready() {
-                    return Ok(Waited::Idle(conn));
+                if !conn.poll_idle() {
+                    continue;
                 }
+                if !conn.sender.is_ready() {
+                    self.finish_in_background(conn);
+                    continue;
+                }
+                return Ok(Waited::Idle(conn));
             }
             if let Some(slot) = breaker.try_open_connection() {
                 return Ok(Waited::Slot(slot));
             }
             let left = deadline.saturating_duration_since(Instant::now());
-            breaker.wait_for_connection(freed, left).await?;
+            breaker.wait_freed(freed, left).await?;
         }
     }
 }
@@ -661,14 +667,18 @@ async fn connection_slot(
     breaker: &Arc<ServiceBreaker>,
     limit: Duration,
 ) -> Result<ConnectionGuard, Limit> {
+    if let Some(slot) = breaker.try_open_connection() {
+        return Ok(slot);
+    }
     let deadline = Instant::now() + limit;
+    let _pending = breaker.start_waiting()?;
     loop {
         let freed = breaker.freed();
         if let Some(slot) = breaker.try_open_connection() {
             return Ok(slot);
         }
         let left = deadline.saturating_duration_since(Instant::now());
-        breaker.wait_for_connection(freed, left).await?;
+        breaker.wait_freed(freed, left).await?;
     }
 }
 

@@ -16,7 +16,7 @@
 //! endpoint set.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+use std::sync::atomic::{fence, AtomicU32, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
@@ -236,34 +236,47 @@ impl ServiceBreaker {
         holders.iter().any(|holder| holder.close_one_idle(self))
     }
 
-    /// Registers for the next freed connection; take it before looking for a slot, so a
-    /// connection freed in between is not missed.
-    pub(crate) fn freed(&self) -> Notified<'_> {
-        self.freed.notified()
-    }
-
-    /// Waits (as a pending request) until `freed` fires or `limit` passes. `Err` at once
-    /// when `maxPendingRequests` are already waiting, and at the end of `limit`.
-    pub(crate) async fn wait_for_connection(
-        &self,
-        freed: Notified<'_>,
-        limit: Duration,
-    ) -> Result<(), Limit> {
+    /// Becomes a pending request (one waiting for a connection), or `Err` when
+    /// `maxPendingRequests` are already waiting. Look for a connection again after this
+    /// (and after [`ServiceBreaker::freed`]): one freed before it may not have been
+    /// announced, since nobody was waiting.
+    pub(crate) fn start_waiting(&self) -> Result<PendingGuard<'_>, Limit> {
         if !take_slot(&self.pending, self.max_pending.load(Relaxed)) {
             self.overflow(Limit::PendingRequests);
             return Err(Limit::PendingRequests);
         }
-        let freed = tokio::time::timeout(limit, freed).await;
-        self.pending.fetch_sub(1, Relaxed);
-        freed.map_err(|_| {
+        // Pairs with the fence in `connection_freed`: either this waiter then sees the freed
+        // connection, or the freeing side sees this waiter and announces it.
+        fence(SeqCst);
+        Ok(PendingGuard { breaker: self })
+    }
+
+    /// Registers for the next announcement of a freed connection; take it before looking
+    /// for one, so a connection freed in between is not missed.
+    pub(crate) fn freed(&self) -> Notified<'_> {
+        self.freed.notified()
+    }
+
+    /// Waits until `freed` fires, or `Err` (counted against `maxConnections`) once
+    /// `limit` has passed.
+    pub(crate) async fn wait_freed(
+        &self,
+        freed: Notified<'_>,
+        limit: Duration,
+    ) -> Result<(), Limit> {
+        tokio::time::timeout(limit, freed).await.map_err(|_| {
             self.overflow(Limit::Connections);
             Limit::Connections
         })
     }
 
-    /// A connection of the Service went back to its pool or closed.
+    /// A connection of the Service went back to its pool or closed: tells waiting
+    /// requests, if there are any (the common case, none, costs a fence and a load).
     pub(crate) fn connection_freed(&self) {
-        self.freed.notify_waiters();
+        fence(SeqCst);
+        if self.pending.load(Relaxed) > 0 {
+            self.freed.notify_waiters();
+        }
     }
 
     fn overflow(&self, limit: Limit) {
@@ -342,6 +355,17 @@ pub struct RequestGuard {
 impl Drop for RequestGuard {
     fn drop(&mut self) {
         self.breaker.requests.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One request waiting for a connection of a Service.
+pub(crate) struct PendingGuard<'a> {
+    breaker: &'a ServiceBreaker,
+}
+
+impl Drop for PendingGuard<'_> {
+    fn drop(&mut self) {
+        self.breaker.pending.fetch_sub(1, Relaxed);
     }
 }
 

@@ -434,26 +434,32 @@ async fn connection_slots_wait_as_pending_and_the_pending_limit_refuses_at_once(
     let waiter = {
         let breaker = breaker.clone();
         tokio::spawn(async move {
-            let freed = breaker.freed();
-            breaker
-                .wait_for_connection(freed, Duration::from_secs(5))
-                .await
+            let _pending = breaker.start_waiting().unwrap();
+            loop {
+                let freed = breaker.freed();
+                if let Some(slot) = breaker.try_open_connection() {
+                    return slot;
+                }
+                breaker
+                    .wait_freed(freed, Duration::from_secs(5))
+                    .await
+                    .unwrap();
+            }
         })
     };
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert!(breaker.stats().open[1], "the pending limit (1) is reached");
     // A second waiter is refused at once.
-    let refused = breaker
-        .wait_for_connection(breaker.freed(), Duration::from_secs(5))
-        .await;
-    assert_eq!(refused, Err(Limit::PendingRequests));
+    assert_eq!(breaker.start_waiting().err(), Some(Limit::PendingRequests));
     drop(first);
-    assert_eq!(waiter.await.unwrap(), Ok(()));
-    assert!(breaker.try_open_connection().is_some());
+    let _third = waiter.await.unwrap();
+    assert!(breaker.try_open_connection().is_none());
+    assert_eq!(breaker.stats().connections, 2);
 
     // Nothing freed within the limit: the connection limit refuses.
+    let _pending = breaker.start_waiting().unwrap();
     let timed_out = breaker
-        .wait_for_connection(breaker.freed(), Duration::from_millis(20))
+        .wait_freed(breaker.freed(), Duration::from_millis(20))
         .await;
     assert_eq!(timed_out, Err(Limit::Connections));
     assert_eq!(breaker.stats().overflows, [1, 1, 0]);
