@@ -17,7 +17,7 @@ use super::client::{H1Lease, SendError, UpstreamError};
 use super::error::ProxyError;
 use super::headers::{prepare_request, prepare_response};
 use super::replay::RequestBody;
-use super::retry::RetryContext;
+use super::retry::{self, Attempt, Continuation, RetryContext, RetryState};
 use super::HttpVersion;
 use crate::balance::InFlight;
 use crate::resilience::{RequestGuard, ServiceBreaker};
@@ -110,20 +110,24 @@ where
             "invalid Host header",
         );
     }
-    if target.retry.is_some() && upgrade.is_none() {
-        // Boxed: only rules with a retry policy pay for the retry loop's larger future.
-        return Box::pin(super::retry::forward_with_retries(
-            shared, parts, body, target, downstream, timeouts,
-        ))
-        .await;
-    }
-    let req = Request::from_parts(parts, RequestBody::Incoming(body));
-    forward(shared, req, target, downstream, timeouts, upgrade).await
+    let mut target = target;
+    let (body, retry) = match target.retry.take() {
+        // Upgrades are relayed once: their bytes cannot be replayed.
+        Some(context) if upgrade.is_none() => {
+            let (body, state) = RetryState::start(context, &parts, body, target.started);
+            (body, Some(state))
+        }
+        _ => (RequestBody::Incoming(body), None),
+    };
+    let req = Request::from_parts(parts, body);
+    forward(shared, req, target, downstream, timeouts, upgrade, retry).await
 }
 
 /// Sends the (already prepared) request and turns the outcome into the downstream response.
 /// `upgrade` is the downstream half of an upgrade the client asked for; when the upstream
-/// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task.
+/// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task. With a
+/// `retry` state, an outcome its policy retries continues in `retry::resume` (boxed: only
+/// requests that are retried pay for the retry loop); everything else is answered here.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
     req: Request<RequestBody>,
@@ -131,6 +135,7 @@ pub(crate) async fn forward(
     downstream: HttpVersion,
     timeouts: PoolTimeouts,
     upgrade: Option<OnUpgrade>,
+    retry: Option<Box<RetryState>>,
 ) -> Response<ProxyBody> {
     let Target {
         addr,
@@ -145,38 +150,66 @@ pub(crate) async fn forward(
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
-    let tcp_stats = || conn_stats.resolve(shared, addr);
-    let sent = shared.pools.send(
+    let result = send_attempt(
+        shared,
         addr,
         version,
         req,
         timeouts,
-        &tcp_stats,
-        conn_stats.breaker(),
-    );
-    let result = match response_timeout {
-        Some(limit) => match tokio::time::timeout(limit, sent).await {
-            Ok(result) => result.map_err(|e| Failure::Upstream(e.error)),
-            Err(_) => Err(Failure::Timeout(limit)),
-        },
-        None => sent.await.map_err(|e| Failure::Upstream(e.error)),
-    };
+        &conn_stats,
+        response_timeout,
+    )
+    .await;
 
     let (mut response, lease) = match result {
         Ok(sent) => sent,
-        Err(failure) => {
+        Err((failure, unsent)) => {
             if let Some(in_flight) = in_flight {
                 failure.settle(in_flight);
+            }
+            if let Some(state) = retry {
+                if state.may_retry_failure(&failure) {
+                    let attempt = Attempt::Failed(failure, unsent);
+                    let context = Continuation {
+                        addr,
+                        version,
+                        stats,
+                        conn_stats,
+                        started,
+                        request_slot,
+                        downstream,
+                        timeouts,
+                    };
+                    return Box::pin(retry::resume(shared, state, attempt, context)).await;
+                }
+                state.finish();
             }
             return failure_response(&failure, addr, &stats, started);
         }
     };
 
-    let latency = started.elapsed();
     let status = response.status();
     if let Some(in_flight) = in_flight {
         in_flight.finish(!status.is_server_error());
     }
+    if let Some(state) = retry {
+        if state.retries_response(&response) {
+            let attempt = Attempt::RetryableResponse(response, lease);
+            let context = Continuation {
+                addr,
+                version,
+                stats,
+                conn_stats,
+                started,
+                request_slot,
+                downstream,
+                timeouts,
+            };
+            return Box::pin(retry::resume(shared, state, attempt, context)).await;
+        }
+        state.finish();
+    }
+    let latency = started.elapsed();
     let (upgraded, lease) = match upgrade {
         Some(downstream_half)
             if status == StatusCode::SWITCHING_PROTOCOLS || (is_connect && status.is_success()) =>

@@ -2,10 +2,12 @@
 //! retryable, replay of the request body, the budget, backoff, and a fresh endpoint pick
 //! for every retry.
 //!
-//! Only rules with a retry policy come here (see `forward::prepare_and_forward`); every
-//! other request is sent exactly once without any of this.
+//! Only rules with a retry policy come here (see `forward::prepare_and_forward`): their
+//! first attempt runs in the ordinary forwarding path with a [`RetryState`] beside it, and
+//! [`resume`] takes over when that attempt's outcome is retried. Every other request is
+//! sent exactly once without any of this.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -17,15 +19,15 @@ use hyper::body::Incoming;
 use super::body::{ProxyBody, UpstreamBody};
 use super::client::{H1Lease, UpstreamError};
 use super::error::is_grpc;
-use super::forward::{failure_response, relay, send_attempt, Failure, PoolTimeouts, Target};
+use super::forward::{failure_response, relay, send_attempt, ConnStats, Failure, PoolTimeouts};
 use super::replay::{Replay, ReplayedBody, RequestBody};
 use super::HttpVersion;
 use crate::balance::PickContext;
 use crate::resilience::retry::GRPC_UNAVAILABLE;
-use crate::resilience::RetryPolicy;
+use crate::resilience::{RequestGuard, RetryPolicy};
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
-use crate::stats::RetryResult;
+use crate::stats::{HttpStats, RetryResult};
 
 /// A failed attempt's response body is read to its end (so its HTTP/1 connection can be
 /// reused) only up to this size; larger ones close the connection.
@@ -84,8 +86,8 @@ impl Head {
     }
 }
 
-/// The outcome of one attempt, as far as retrying is concerned.
-enum Attempt {
+/// The outcome of an attempt that may be retried.
+pub(crate) enum Attempt {
     /// A response to hand to the client.
     Done(Response<Incoming>, Option<H1Lease>),
     /// A response the policy retries (listed status, gRPC UNAVAILABLE).
@@ -94,151 +96,183 @@ enum Attempt {
     Failed(Failure, Option<Request<RequestBody>>),
 }
 
-/// Sends a prepared request with retries under `target.retry`'s policy. The client sees
-/// one response: the first that is not retried, or the last failure when retries run out
-/// (attempts, budget, replayability or the request timeout).
-pub(crate) async fn forward_with_retries(
-    shared: &Arc<Shared>,
-    parts: request::Parts,
-    body: Incoming,
-    mut target: Target,
-    downstream: HttpVersion,
-    timeouts: PoolTimeouts,
-) -> Response<ProxyBody> {
-    let context = target
-        .retry
-        .take()
-        .expect("only requests with a retry policy come here");
-    let Target {
-        mut addr,
-        version,
-        stats,
-        mut in_flight,
-        conn_stats,
-        started,
-        mut request_slot,
-        ..
-    } = target;
-    let policy = &context.policy;
-    policy.budget.deposit();
-    stats.request();
+/// What a request with a retry policy carries beyond its first attempt. Boxed (a small
+/// allocation) so the first attempt runs in the ordinary forwarding future.
+pub(crate) struct RetryState {
+    context: RetryContext,
+    grpc: bool,
+    /// The method may be sent again after the request may have reached the upstream.
+    method_allows: bool,
+    source: Source,
+    /// Only a replayable request keeps its head; others retry with what comes back.
+    head: Option<Head>,
+    deadline: Option<Instant>,
+}
 
-    let grpc = is_grpc(&parts.headers);
-    let method_allows = policy.allows_method(&parts.method, grpc);
-    let (first_body, source) = if body.is_end_stream() {
-        (RequestBody::Incoming(body), Source::Empty)
-    } else if !method_allows || body.size_hint().lower() > policy.max_request_bytes() {
-        (RequestBody::Incoming(body), Source::Unavailable)
-    } else {
-        let (body, replay) = Replay::record(body, policy.max_request_bytes());
-        (body, Source::Recorded(replay))
-    };
-    // Only a replayable request needs its head again; others retry with what comes back.
-    let head = match source {
-        Source::Unavailable => None,
-        _ => Some(Head::of(&parts)),
-    };
-    let deadline = context.request_timeout.map(|limit| started + limit);
-    let mut next = Request::from_parts(parts, first_body);
-    let mut retries = 0u32;
+/// Where the retries of a request go and how they are counted and answered.
+pub(crate) struct Continuation {
+    pub(crate) addr: SocketAddr,
+    pub(crate) version: HttpVersion,
+    pub(crate) stats: Arc<HttpStats>,
+    pub(crate) conn_stats: ConnStats,
+    pub(crate) started: Instant,
+    pub(crate) request_slot: Option<RequestGuard>,
+    pub(crate) downstream: HttpVersion,
+    pub(crate) timeouts: PoolTimeouts,
+}
 
-    loop {
-        let limit = match attempt_limit(deadline, context.attempt_timeout) {
-            Ok(limit) => limit,
-            Err(()) => {
-                drop(in_flight);
-                return give_up_timeout(&source, &context, addr, &stats, started);
-            }
+impl RetryState {
+    /// Sets up the retries of a prepared request: deposits into the budget, decides how
+    /// later attempts get a body and returns the body for the first attempt.
+    pub(crate) fn start(
+        context: RetryContext,
+        parts: &request::Parts,
+        body: Incoming,
+        started: Instant,
+    ) -> (RequestBody, Box<RetryState>) {
+        let policy = &context.policy;
+        policy.budget.deposit();
+        let grpc = is_grpc(&parts.headers);
+        let method_allows = policy.allows_method(&parts.method, grpc);
+        let (first_body, source) = if body.is_end_stream() {
+            (RequestBody::Incoming(body), Source::Empty)
+        } else if !method_allows || body.size_hint().lower() > policy.max_request_bytes() {
+            (RequestBody::Incoming(body), Source::Unavailable)
+        } else {
+            let (body, replay) = Replay::record(body, policy.max_request_bytes());
+            (body, Source::Recorded(replay))
         };
-        let attempt =
-            match send_attempt(shared, addr, version, next, timeouts, &conn_stats, limit).await {
-                Ok((response, lease)) => {
-                    let status = response.status();
-                    if let Some(in_flight) = in_flight.take() {
-                        in_flight.finish(!status.is_server_error());
-                    }
-                    if policy.retries_status(status) || (grpc && grpc_unavailable(&response)) {
-                        Attempt::RetryableResponse(response, lease)
-                    } else {
-                        Attempt::Done(response, lease)
-                    }
-                }
-                Err((failure, unsent)) => {
-                    if let Some(in_flight) = in_flight.take() {
-                        failure.settle(in_flight);
-                    }
-                    if let Failure::Upstream(UpstreamError::Overflow(_)) = failure {
-                        // The proxy's own circuit breaker: another attempt only adds load.
-                        discard(&source);
-                        return failure_response(&failure, addr, &stats, started);
-                    }
-                    Attempt::Failed(failure, unsent)
-                }
-            };
+        let head = match source {
+            Source::Unavailable => None,
+            _ => Some(Head::of(parts)),
+        };
+        let deadline = context.request_timeout.map(|limit| started + limit);
+        let state = Box::new(RetryState {
+            context,
+            grpc,
+            method_allows,
+            source,
+            head,
+            deadline,
+        });
+        (first_body, state)
+    }
+
+    /// Whether the policy retries this response (a listed status, gRPC UNAVAILABLE).
+    pub(crate) fn retries_response(&self, response: &Response<Incoming>) -> bool {
+        self.context.policy.retries_status(response.status())
+            || (self.grpc && grpc_unavailable(response))
+    }
+
+    /// Whether a failed attempt may lead to another: not when the proxy's own circuit
+    /// breaker stopped it (another attempt would only add load).
+    pub(crate) fn may_retry_failure(&self, failure: &Failure) -> bool {
+        !matches!(failure, Failure::Upstream(UpstreamError::Overflow(_)))
+    }
+
+    /// No more attempts: stop keeping the body.
+    pub(crate) fn finish(&self) {
+        if let Source::Recorded(replay) = &self.source {
+            replay.discard();
+        }
+    }
+
+    /// The request for the next attempt: the one that never left, or a replay.
+    fn next_request(&self, unsent: Option<Request<RequestBody>>) -> Option<Request<RequestBody>> {
+        if unsent.is_some() {
+            return unsent;
+        }
+        if !self.method_allows {
+            return None;
+        }
+        match (&self.source, &self.head) {
+            (Source::Empty, Some(head)) => {
+                Some(head.request(RequestBody::Replay(ReplayedBody::empty())))
+            }
+            (Source::Recorded(replay), Some(head)) => replay
+                .replay()
+                .map(|body| head.request(RequestBody::Replay(body))),
+            _ => None,
+        }
+    }
+
+    fn timed_out(&self) -> bool {
+        self.deadline.is_some_and(|d| Instant::now() >= d)
+    }
+
+    /// 504 at the request timeout, whatever the attempt in flight was doing.
+    fn timeout_response(&self, to: &Continuation) -> Response<ProxyBody> {
+        self.finish();
+        let limit = self.context.request_timeout.unwrap_or_default();
+        failure_response(&Failure::Timeout(limit), to.addr, &to.stats, to.started)
+    }
+}
+
+/// Continues a request whose first attempt came back retryable: retries (each on a
+/// freshly picked endpoint, after a backoff) until one is not retried, or the attempts,
+/// the budget, replayability or the request timeout run out; the client sees the last
+/// outcome.
+pub(crate) async fn resume(
+    shared: &Arc<Shared>,
+    state: Box<RetryState>,
+    first: Attempt,
+    mut to: Continuation,
+) -> Response<ProxyBody> {
+    let policy = Arc::clone(&state.context.policy);
+    let mut attempt = first;
+    let mut retries = 0u32;
+    loop {
         let (failed_response, failure, unsent) = match attempt {
             Attempt::Done(response, lease) => {
-                discard(&source);
+                state.finish();
                 return relay(
                     response,
                     lease,
-                    stats,
-                    started.elapsed(),
-                    downstream,
+                    to.stats,
+                    to.started.elapsed(),
+                    to.downstream,
                     false,
-                    request_slot.take(),
+                    to.request_slot,
                 );
             }
             Attempt::RetryableResponse(response, lease) => (Some((response, lease)), None, None),
             Attempt::Failed(failure, unsent) => {
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if state.timed_out() {
                     // The whole request's time is up, not just this attempt's.
-                    return give_up_timeout(&source, &context, addr, &stats, started);
+                    return state.timeout_response(&to);
                 }
                 (None, Some(failure), unsent)
             }
         };
-        let mut give_up = |result: RetryResult,
-                           failed_response: Option<(Response<Incoming>, Option<H1Lease>)>,
-                           failure: Option<Failure>| {
-            stats.retry(result);
-            discard(&source);
+        let give_up = |result: RetryResult,
+                       failed_response: Option<(Response<Incoming>, Option<H1Lease>)>,
+                       failure: Option<Failure>,
+                       to: Continuation| {
+            to.stats.retry(result);
+            state.finish();
             match (failed_response, failure) {
                 (Some((response, lease)), _) => relay(
                     response,
                     lease,
-                    stats.clone(),
-                    started.elapsed(),
-                    downstream,
+                    to.stats,
+                    to.started.elapsed(),
+                    to.downstream,
                     false,
-                    request_slot.take(),
+                    to.request_slot,
                 ),
-                (None, Some(failure)) => failure_response(&failure, addr, &stats, started),
+                (None, Some(failure)) => failure_response(&failure, to.addr, &to.stats, to.started),
                 (None, None) => unreachable!("an attempt either answered or failed"),
             }
         };
 
         if retries >= policy.attempts() {
-            return give_up(RetryResult::AttemptsExhausted, failed_response, failure);
+            return give_up(RetryResult::AttemptsExhausted, failed_response, failure, to);
         }
-        // The request for the next attempt: the one that never left, or a replay.
-        let retry_request = match unsent {
-            Some(req) => Some(req),
-            None if method_allows => match (&source, &head) {
-                (Source::Empty, Some(head)) => {
-                    Some(head.request(RequestBody::Replay(ReplayedBody::empty())))
-                }
-                (Source::Recorded(replay), Some(head)) => replay
-                    .replay()
-                    .map(|body| head.request(RequestBody::Replay(body))),
-                _ => None,
-            },
-            None => None,
-        };
-        let Some(retry_request) = retry_request else {
-            return give_up(RetryResult::NotReplayable, failed_response, failure);
+        let Some(retry_request) = state.next_request(unsent) else {
+            return give_up(RetryResult::NotReplayable, failed_response, failure, to);
         };
         let endpoint = {
-            let balancer = &context.service.balancer;
+            let balancer = &state.context.service.balancer;
             let header_value = balancer
                 .hash_header()
                 .and_then(|name| retry_request.headers().get(name))
@@ -246,24 +280,24 @@ pub(crate) async fn forward_with_retries(
             balancer
                 .pick(&PickContext {
                     header_value,
-                    client_ip: context.client_ip,
+                    client_ip: state.context.client_ip,
                 })
                 .cloned()
         };
         let Some(endpoint) = endpoint else {
-            return give_up(RetryResult::NotReplayable, failed_response, failure);
+            return give_up(RetryResult::NotReplayable, failed_response, failure, to);
         };
         if !policy.budget.try_withdraw() {
-            return give_up(RetryResult::BudgetExhausted, failed_response, failure);
+            return give_up(RetryResult::BudgetExhausted, failed_response, failure, to);
         }
-        stats.retry(RetryResult::Retried);
+        to.stats.retry(RetryResult::Retried);
         retries += 1;
 
-        let backoff = bounded(policy.backoff(retries), deadline);
+        let backoff = bounded(policy.backoff(retries), state.deadline);
         match failed_response {
             Some((response, lease)) => {
                 let drain = drain(response, lease);
-                let drain_time = bounded(backoff.max(DRAIN_TIME), deadline);
+                let drain_time = bounded(backoff.max(DRAIN_TIME), state.deadline);
                 let _ = tokio::join!(
                     tokio::time::sleep(backoff),
                     tokio::time::timeout(drain_time, drain)
@@ -272,9 +306,41 @@ pub(crate) async fn forward_with_retries(
             None if !backoff.is_zero() => tokio::time::sleep(backoff).await,
             None => {}
         }
-        addr = endpoint.addr;
-        in_flight = Some(endpoint.start());
-        next = retry_request;
+
+        to.addr = endpoint.addr;
+        let Ok(limit) = attempt_limit(state.deadline, state.context.attempt_timeout) else {
+            // Out of time before this attempt left: the endpoint saw nothing.
+            return state.timeout_response(&to);
+        };
+        let in_flight = endpoint.start();
+        attempt = match send_attempt(
+            shared,
+            to.addr,
+            to.version,
+            retry_request,
+            to.timeouts,
+            &to.conn_stats,
+            limit,
+        )
+        .await
+        {
+            Ok((response, lease)) => {
+                in_flight.finish(!response.status().is_server_error());
+                if state.retries_response(&response) {
+                    Attempt::RetryableResponse(response, lease)
+                } else {
+                    Attempt::Done(response, lease)
+                }
+            }
+            Err((failure, unsent)) => {
+                failure.settle(in_flight);
+                if !state.may_retry_failure(&failure) {
+                    state.finish();
+                    return failure_response(&failure, to.addr, &to.stats, to.started);
+                }
+                Attempt::Failed(failure, unsent)
+            }
+        };
     }
 }
 
@@ -299,25 +365,6 @@ fn bounded(wait: Duration, deadline: Option<Instant>) -> Duration {
     match deadline {
         Some(deadline) => wait.min(deadline.saturating_duration_since(Instant::now())),
         None => wait,
-    }
-}
-
-/// 504 at the request timeout, whatever the attempt in flight was doing.
-fn give_up_timeout(
-    source: &Source,
-    context: &RetryContext,
-    addr: std::net::SocketAddr,
-    stats: &crate::stats::HttpStats,
-    started: Instant,
-) -> Response<ProxyBody> {
-    discard(source);
-    let limit = context.request_timeout.unwrap_or_default();
-    failure_response(&Failure::Timeout(limit), addr, stats, started)
-}
-
-fn discard(source: &Source) {
-    if let Source::Recorded(replay) = source {
-        replay.discard();
     }
 }
 
