@@ -59,7 +59,8 @@ pub(crate) enum UpstreamError {
 /// can go elsewhere whatever its method or body.
 pub(crate) struct SendError {
     pub(crate) error: UpstreamError,
-    pub(crate) unsent: Option<Request<RequestBody>>,
+    /// Boxed: rare, and a large error would enlarge every send's result.
+    pub(crate) unsent: Option<Box<Request<RequestBody>>>,
 }
 
 impl SendError {
@@ -73,7 +74,7 @@ impl SendError {
     fn unsent(error: UpstreamError, req: Request<RequestBody>) -> Self {
         Self {
             error,
-            unsent: Some(req),
+            unsent: Some(Box::new(req)),
         }
     }
 }

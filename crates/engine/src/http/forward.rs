@@ -17,7 +17,7 @@ use super::client::{H1Lease, SendError, UpstreamError};
 use super::error::ProxyError;
 use super::headers::{prepare_request, prepare_response};
 use super::replay::RequestBody;
-use super::retry::{self, Attempt, Continuation, RetryContext, RetryState};
+use super::retry::{self, Attempt, Continuation, RetryState};
 use super::HttpVersion;
 use crate::balance::InFlight;
 use crate::resilience::{RequestGuard, ServiceBreaker};
@@ -39,7 +39,7 @@ pub(crate) struct Target {
     /// When the proxy took the request on (latency counts from here, injected delays included).
     pub(crate) started: Instant,
     /// The rule's retry policy with what a retry needs; `None` sends exactly once.
-    pub(crate) retry: Option<RetryContext>,
+    pub(crate) retry: Option<Box<RetryState>>,
     /// The request's slot under its Service's `maxRequests`, held until the response ends.
     pub(crate) request_slot: Option<RequestGuard>,
 }
@@ -113,8 +113,8 @@ where
     let mut target = target;
     let (body, retry) = match target.retry.take() {
         // Upgrades are relayed once: their bytes cannot be replayed.
-        Some(context) if upgrade.is_none() => {
-            let (body, state) = RetryState::start(context, &parts, body, target.started);
+        Some(mut state) if upgrade.is_none() => {
+            let body = state.begin(&parts, body, target.started);
             (body, Some(state))
         }
         _ => (RequestBody::Incoming(body), None),
@@ -325,7 +325,7 @@ pub(crate) async fn send_attempt(
     timeouts: PoolTimeouts,
     conn_stats: &ConnStats,
     limit: Option<Duration>,
-) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Request<RequestBody>>)> {
+) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Box<Request<RequestBody>>>)> {
     let tcp_stats = || conn_stats.resolve(shared, addr);
     let sent = shared.pools.send(
         addr,

@@ -19,7 +19,7 @@ use super::forward::{
     prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
 };
 use super::headers::{request_authority, upgrade_requested};
-use super::retry::RetryContext;
+use super::retry::{RetryContext, RetryState};
 use super::{serve, tunnel, Handler, HttpVersion};
 use crate::balance::{Endpoint, PickContext};
 use crate::config::ServiceProtocol;
@@ -72,12 +72,9 @@ pub(super) struct OutboundHandler {
 /// What the snapshot says to do with one request.
 enum Decision {
     Forward(Target),
-    /// Fault injection: forward `target` after `delay`, then start counting on `endpoint`.
-    Delay {
-        target: Target,
-        endpoint: Endpoint,
-        delay: Duration,
-    },
+    /// Fault injection: forward the target after the delay, then start counting on the
+    /// endpoint (boxed: rare, and it would enlarge every decision).
+    Delay(Box<(Target, Endpoint, Duration)>),
     /// Fault injection: answer with `status` (after `delay`) instead of forwarding.
     Abort {
         stats: Arc<HttpStats>,
@@ -141,11 +138,8 @@ impl Handler for OutboundHandler {
                 )
                 .await
             }
-            Decision::Delay {
-                mut target,
-                endpoint,
-                delay,
-            } => {
+            Decision::Delay(delayed) => {
+                let (mut target, endpoint, delay) = *delayed;
                 Box::pin(async move {
                     tokio::time::sleep(delay).await;
                     target.in_flight = Some(endpoint.start());
@@ -288,12 +282,14 @@ impl OutboundHandler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let retry = rule.retry.as_ref().map(|policy| RetryContext {
-            policy: policy.clone(),
-            service: backend_service.clone(),
-            client_ip: Some(self.peer.ip()),
-            request_timeout: rule.request_timeout,
-            attempt_timeout: rule.backend_request_timeout,
+        let retry = rule.retry.as_ref().map(|policy| {
+            RetryState::new(RetryContext {
+                policy: policy.clone(),
+                service: backend_service.clone(),
+                client_ip: Some(self.peer.ip()),
+                request_timeout: rule.request_timeout,
+                attempt_timeout: rule.backend_request_timeout,
+            })
         });
         let mut target = Target {
             addr: endpoint.addr,
@@ -308,11 +304,7 @@ impl OutboundHandler {
         };
         match injected.delay {
             // The endpoint's load counts from when the request really leaves.
-            Some(delay) => Decision::Delay {
-                target,
-                endpoint: endpoint.clone(),
-                delay,
-            },
+            Some(delay) => Decision::Delay(Box::new((target, endpoint.clone(), delay))),
             None => {
                 target.in_flight = Some(endpoint.start());
                 Decision::Forward(target)

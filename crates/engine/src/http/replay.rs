@@ -17,14 +17,15 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 
-/// What goes upstream as a request body.
+/// What goes upstream as a request body. The rare variants are boxed so a request is no
+/// larger than with the plain `Incoming` body every request without a retry policy has.
 pub(crate) enum RequestBody {
     /// The downstream body, streamed untouched.
     Incoming(Incoming),
     /// The downstream body, streamed and recorded for a retry.
-    Recording(RecordingBody),
+    Recording(Box<RecordingBody>),
     /// A recorded body, sent again.
-    Replay(ReplayedBody),
+    Replay(Box<ReplayedBody>),
 }
 
 impl From<Incoming> for RequestBody {
@@ -94,7 +95,7 @@ impl Replay {
             recorded: Arc::clone(&replay.recorded),
             limit,
         };
-        (RequestBody::Recording(recording), replay)
+        (RequestBody::Recording(Box::new(recording)), replay)
     }
 
     /// The body again, if it was recorded in full by now.

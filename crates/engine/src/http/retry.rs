@@ -93,7 +93,7 @@ pub(crate) enum Attempt {
     /// A response the policy retries (listed status, gRPC UNAVAILABLE).
     RetryableResponse(Response<Incoming>, Option<H1Lease>),
     /// No response head; `unsent` holds the request if none of it left.
-    Failed(Failure, Option<Request<RequestBody>>),
+    Failed(Failure, Option<Box<Request<RequestBody>>>),
 }
 
 /// What a request with a retry policy carries beyond its first attempt. Boxed (a small
@@ -122,40 +122,48 @@ pub(crate) struct Continuation {
 }
 
 impl RetryState {
-    /// Sets up the retries of a prepared request: deposits into the budget, decides how
+    /// The retry state of a request routed to a rule with a retry policy (one small
+    /// allocation, carried in its `Target`).
+    pub(crate) fn new(context: RetryContext) -> Box<RetryState> {
+        Box::new(RetryState {
+            context,
+            grpc: false,
+            method_allows: false,
+            source: Source::Unavailable,
+            head: None,
+            deadline: None,
+        })
+    }
+
+    /// Sets up the retries of the prepared request: deposits into the budget, decides how
     /// later attempts get a body and returns the body for the first attempt.
-    pub(crate) fn start(
-        context: RetryContext,
+    pub(crate) fn begin(
+        &mut self,
         parts: &request::Parts,
         body: Incoming,
         started: Instant,
-    ) -> (RequestBody, Box<RetryState>) {
-        let policy = &context.policy;
+    ) -> RequestBody {
+        let policy = &self.context.policy;
         policy.budget.deposit();
-        let grpc = is_grpc(&parts.headers);
-        let method_allows = policy.allows_method(&parts.method, grpc);
-        let (first_body, source) = if body.is_end_stream() {
-            (RequestBody::Incoming(body), Source::Empty)
-        } else if !method_allows || body.size_hint().lower() > policy.max_request_bytes() {
-            (RequestBody::Incoming(body), Source::Unavailable)
+        self.grpc = is_grpc(&parts.headers);
+        self.method_allows = policy.allows_method(&parts.method, self.grpc);
+        let first_body = if body.is_end_stream() {
+            self.source = Source::Empty;
+            RequestBody::Incoming(body)
+        } else if !self.method_allows || body.size_hint().lower() > policy.max_request_bytes() {
+            self.source = Source::Unavailable;
+            RequestBody::Incoming(body)
         } else {
             let (body, replay) = Replay::record(body, policy.max_request_bytes());
-            (body, Source::Recorded(replay))
+            self.source = Source::Recorded(replay);
+            body
         };
-        let head = match source {
+        self.head = match self.source {
             Source::Unavailable => None,
             _ => Some(Head::of(parts)),
         };
-        let deadline = context.request_timeout.map(|limit| started + limit);
-        let state = Box::new(RetryState {
-            context,
-            grpc,
-            method_allows,
-            source,
-            head,
-            deadline,
-        });
-        (first_body, state)
+        self.deadline = self.context.request_timeout.map(|limit| started + limit);
+        first_body
     }
 
     /// Whether the policy retries this response (a listed status, gRPC UNAVAILABLE).
@@ -178,20 +186,23 @@ impl RetryState {
     }
 
     /// The request for the next attempt: the one that never left, or a replay.
-    fn next_request(&self, unsent: Option<Request<RequestBody>>) -> Option<Request<RequestBody>> {
-        if unsent.is_some() {
-            return unsent;
+    fn next_request(
+        &self,
+        unsent: Option<Box<Request<RequestBody>>>,
+    ) -> Option<Request<RequestBody>> {
+        if let Some(req) = unsent {
+            return Some(*req);
         }
         if !self.method_allows {
             return None;
         }
         match (&self.source, &self.head) {
             (Source::Empty, Some(head)) => {
-                Some(head.request(RequestBody::Replay(ReplayedBody::empty())))
+                Some(head.request(RequestBody::Replay(Box::new(ReplayedBody::empty()))))
             }
             (Source::Recorded(replay), Some(head)) => replay
                 .replay()
-                .map(|body| head.request(RequestBody::Replay(body))),
+                .map(|body| head.request(RequestBody::Replay(Box::new(body)))),
             _ => None,
         }
     }
