@@ -9,7 +9,7 @@ pub(crate) mod headers;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
 pub(crate) mod replay;
-mod retry;
+pub(crate) mod retry;
 mod tunnel;
 
 #[cfg(test)]

@@ -7,11 +7,14 @@
 //! [`resume`] takes over when that attempt's outcome is retried. Every other request is
 //! sent exactly once without any of this.
 
+use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use http::{request, HeaderMap, Method, Request, Response, Uri, Version};
+use bytes::Bytes;
+use http::header::{HeaderName, HeaderValue};
+use http::{request, Method, Request, Response, Uri, Version};
 use http_body::Body;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
@@ -58,31 +61,104 @@ enum Source {
     Unavailable,
 }
 
-/// The request head, kept for the attempts after the first.
-struct Head {
+/// The request head, kept for the attempts after the first: the URI and every header
+/// copied into one buffer of length-prefixed fields. A plain clone would share the
+/// downstream connection's read buffer (header values are slices of it), which then could
+/// not be reused for the next request: every retried rule's request would cost a fresh
+/// read buffer instead of one small copy.
+pub(super) struct Head {
     method: Method,
-    uri: Uri,
     version: Version,
-    headers: HeaderMap,
+    /// `len uri`, then `len name len value` per header; lengths are u32 little-endian,
+    /// a value's with the top bit set when the value is sensitive (never HPACK-indexed).
+    fields: Bytes,
+    headers: usize,
 }
 
 impl Head {
-    fn of(parts: &request::Parts) -> Self {
+    pub(super) fn of(parts: &request::Parts) -> Self {
+        let size = 64
+            + parts
+                .headers
+                .iter()
+                .map(|(name, value)| 8 + name.as_str().len() + value.len())
+                .sum::<usize>();
+        let mut fields = Vec::with_capacity(size);
+        // The URI is written in place (its Display), its length patched in after.
+        fields.extend_from_slice(&[0; 4]);
+        let _ = write!(fields, "{}", parts.uri);
+        let uri_len = (fields.len() - 4) as u32;
+        fields[..4].copy_from_slice(&uri_len.to_le_bytes());
+        for (name, value) in &parts.headers {
+            push_field(&mut fields, name.as_str().as_bytes(), false);
+            push_field(&mut fields, value.as_bytes(), value.is_sensitive());
+        }
         Self {
             method: parts.method.clone(),
-            uri: parts.uri.clone(),
             version: parts.version,
-            headers: parts.headers.clone(),
+            fields: Bytes::from(fields),
+            headers: parts.headers.len(),
         }
     }
 
-    fn request(&self, body: RequestBody) -> Request<RequestBody> {
+    /// The request again, with `body`. The fields were valid when copied, so parsing them
+    /// back cannot fail; a field that somehow did not parse is left out.
+    pub(super) fn request(&self, body: RequestBody) -> Request<RequestBody> {
+        let mut fields = Fields {
+            bytes: &self.fields,
+            at: 0,
+        };
         let mut req = Request::new(body);
         *req.method_mut() = self.method.clone();
-        *req.uri_mut() = self.uri.clone();
         *req.version_mut() = self.version;
-        *req.headers_mut() = self.headers.clone();
+        if let Some(uri) = fields
+            .next()
+            .and_then(|(uri, _)| Uri::from_maybe_shared(uri).ok())
+        {
+            *req.uri_mut() = uri;
+        }
+        let headers = req.headers_mut();
+        headers.reserve(self.headers);
+        while let (Some((name, _)), Some((value, sensitive))) = (fields.next(), fields.next()) {
+            if let (Ok(name), Ok(mut value)) = (
+                HeaderName::from_bytes(&name),
+                HeaderValue::from_maybe_shared(value),
+            ) {
+                value.set_sensitive(sensitive);
+                headers.append(name, value);
+            }
+        }
         req
+    }
+}
+
+const SENSITIVE: u32 = 1 << 31;
+
+fn push_field(buffer: &mut Vec<u8>, field: &[u8], sensitive: bool) {
+    let flag = if sensitive { SENSITIVE } else { 0 };
+    buffer.extend_from_slice(&(field.len() as u32 | flag).to_le_bytes());
+    buffer.extend_from_slice(field);
+}
+
+/// Reads back the fields [`push_field`] wrote, as slices of the shared buffer.
+struct Fields<'a> {
+    bytes: &'a Bytes,
+    at: usize,
+}
+
+impl Iterator for Fields<'_> {
+    /// The field and whether it was marked sensitive.
+    type Item = (Bytes, bool);
+
+    fn next(&mut self) -> Option<(Bytes, bool)> {
+        let start = self.at.checked_add(4)?;
+        let prefix = u32::from_le_bytes(self.bytes.get(self.at..start)?.try_into().ok()?);
+        let end = start.checked_add((prefix & !SENSITIVE) as usize)?;
+        if end > self.bytes.len() {
+            return None;
+        }
+        self.at = end;
+        Some((self.bytes.slice(start..end), prefix & SENSITIVE != 0))
     }
 }
 
