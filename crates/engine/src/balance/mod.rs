@@ -56,6 +56,13 @@ pub(crate) fn now_nanos() -> u64 {
     u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
 }
 
+/// `instant` on the same time base as [`now_nanos`], for callers that already read the
+/// clock (one read per request serves every consumer).
+pub(crate) fn nanos_of(instant: Instant) -> u64 {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(instant.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+}
+
 /// Engine-lifetime registry of per-endpoint load, keyed by address.
 ///
 /// Entries outlive snapshots on purpose: a swap that keeps an endpoint keeps its load.

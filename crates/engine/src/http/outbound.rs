@@ -21,7 +21,7 @@ use super::forward::{
 use super::headers::{request_authority, upgrade_requested};
 use super::retry::{RetryContext, RetryState};
 use super::{serve, tunnel, Handler, HttpVersion};
-use crate::balance::{Endpoint, PickContext};
+use crate::balance::{nanos_of, Endpoint, PickContext};
 use crate::config::ServiceProtocol;
 use crate::detect::{self, Detected, Rewind};
 use crate::resilience::{Faults, Limit};
@@ -187,6 +187,8 @@ impl Handler for OutboundHandler {
 impl OutboundHandler {
     /// Route, backend, endpoint: everything that reads the snapshot, without awaiting.
     fn decide(&self, snapshot: &Snapshot, parts: &request::Parts) -> Decision {
+        // One clock read per request: latency, the rate limit and the retry budget share it.
+        let started = Instant::now();
         let Some(authority) =
             request_authority(parts).or(self.tunnel.as_ref().map(Authority::as_str))
         else {
@@ -226,7 +228,7 @@ impl OutboundHandler {
             };
         };
         if let Some(limiter) = &rule.rate_limiter {
-            if let Err(wait) = limiter.acquire() {
+            if let Err(wait) = limiter.acquire_at(nanos_of(started)) {
                 return Decision::RateLimited {
                     stats: backend.stats.clone(),
                     wait,
@@ -298,7 +300,7 @@ impl OutboundHandler {
             stats: backend.stats.clone(),
             in_flight: None,
             conn_stats: ConnStats::Endpoint(backend_service.clone()),
-            started: Instant::now(),
+            started,
             retry,
             request_slot,
         };

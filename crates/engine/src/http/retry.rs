@@ -25,7 +25,7 @@ use super::error::is_grpc;
 use super::forward::{failure_response, relay, send_attempt, ConnStats, Failure, PoolTimeouts};
 use super::replay::{Replay, ReplayedBody, RequestBody};
 use super::HttpVersion;
-use crate::balance::PickContext;
+use crate::balance::{nanos_of, PickContext};
 use crate::resilience::retry::GRPC_UNAVAILABLE;
 use crate::resilience::{RequestGuard, RetryPolicy};
 use crate::shared::Shared;
@@ -220,7 +220,7 @@ impl RetryState {
         started: Instant,
     ) -> RequestBody {
         let policy = &self.context.policy;
-        policy.budget.deposit();
+        policy.budget.deposit_at(nanos_of(started));
         self.grpc = is_grpc(&parts.headers);
         self.method_allows = policy.allows_method(&parts.method, self.grpc);
         let first_body = if body.is_end_stream() {

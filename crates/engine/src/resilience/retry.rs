@@ -206,6 +206,7 @@ impl RetryBudget {
         self.try_withdraw_at(now_nanos())
     }
 
+    /// [`RetryBudget::deposit`] at `now` (nanoseconds on the engine clock).
     pub(crate) fn deposit_at(&self, now: u64) {
         if self.deposit > 0 {
             self.slice(now).balance.fetch_add(self.deposit, Relaxed);
