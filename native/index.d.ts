@@ -151,15 +151,69 @@ export interface BindingCertificateInfo {
   serial: string
 }
 
+export interface BindingCircuitBreaker {
+  maxConnections: number
+  maxPendingRequests: number
+  maxRequests: number
+  /** Failures in a row that eject an endpoint (0: no ejection). */
+  consecutiveFailures: number
+  /** Base ejection time, growing for endpoints ejected again. */
+  ejectionMs: number
+  /** At most this share of the endpoints is ejected at once. */
+  maxEjectionPercent: number
+}
+
+/** One Service's circuit breaker. */
+export interface BindingCircuitBreakerStats {
+  dstService: string
+  /** Whether each limit is reached right now (`circuit_open`). */
+  connectionsOpen: boolean
+  pendingRequestsOpen: boolean
+  requestsOpen: boolean
+  /** Requests refused by each limit so far. */
+  connectionsOverflow: number
+  pendingRequestsOverflow: number
+  requestsOverflow: number
+  /** Upstream connections open and requests in flight now. */
+  connections: number
+  requests: number
+}
+
 export interface BindingEndpoint {
   address: string
   weight: number
   labels?: Record<string, string>
 }
 
+/** Outlier ejection of one endpoint of a Service. */
+export interface BindingEndpointHealthStats {
+  dstService: string
+  targetAddr: string
+  ejected: boolean
+  ejectionsTotal: number
+}
+
 export interface BindingEngineOptions {
   /** Tokio worker threads for the data plane (default 1). */
   workerThreads?: number
+}
+
+export interface BindingFaultAbort {
+  /** Share of requests answered with `status` instead of forwarded, 0 to 100. */
+  percent: number
+  /** HTTP status 200-599 (gRPC requests get its gRPC mapping, trailers-only). */
+  status: number
+}
+
+export interface BindingFaultDelay {
+  /** Share of requests delayed, 0 to 100. */
+  percent: number
+  fixedMs: number
+}
+
+export interface BindingFaults {
+  delay?: BindingFaultDelay
+  abort?: BindingFaultAbort
 }
 
 export interface BindingHeaderMatch {
@@ -187,6 +241,9 @@ export interface BindingHttpRule {
   backends: Array<BindingBackendRef>
   requestTimeoutMs?: number
   backendRequestTimeoutMs?: number
+  faults?: BindingFaults
+  rateLimit?: BindingRateLimit
+  retry?: BindingRetry
 }
 
 export interface BindingHttpStats {
@@ -197,6 +254,7 @@ export interface BindingHttpStats {
   tls: boolean
   requests: number
   responses: Array<BindingResponseStats>
+  retries: BindingRetryStats
 }
 
 export interface BindingInbound {
@@ -206,6 +264,8 @@ export interface BindingInbound {
   protocol: 'auto' | 'http1' | 'http2' | 'grpc' | 'tcp'
   /** Service name for metric labels. */
   service: string
+  /** HTTP requests over it get 429; opaque TCP connections over it are closed. */
+  rateLimit?: BindingRateLimit
 }
 
 /** A certificate the CA issued. */
@@ -250,6 +310,11 @@ export interface BindingProxyConfig {
   timeouts?: BindingTimeouts
 }
 
+export interface BindingRateLimit {
+  requestsPerSecond: number
+  burst: number
+}
+
 export interface BindingResponseStats {
   statusCode: number
   classification: 'success' | 'failure'
@@ -257,6 +322,31 @@ export interface BindingResponseStats {
   /** Non-cumulative counts per bucket (last is +Inf). */
   latencyBuckets: Array<number>
   latencySumMs: number
+}
+
+export interface BindingRetry {
+  /** Retries after the first attempt. */
+  attempts: number
+  /** Response statuses that are retried. */
+  codes: Array<number>
+  backoffMs: number
+  /** Retries may add at most this percentage of the rule's requests... */
+  budgetPercent: number
+  /** ...plus this many per second. */
+  minRetriesPerSecond: number
+  budgetWindowMs: number
+  /** Larger request bodies are not retried. */
+  maxRequestBytes: number
+  /** Also retry POST, PATCH and other non-idempotent methods. */
+  nonIdempotent: boolean
+}
+
+/** `retry_total` by result: retries sent, and retries wanted but not made (and why). */
+export interface BindingRetryStats {
+  retried: number
+  budgetExhausted: number
+  notReplayable: number
+  attemptsExhausted: number
 }
 
 export interface BindingService {
@@ -268,6 +358,7 @@ export interface BindingService {
   loadBalancer: 'ewma' | 'round_robin' | 'least_request' | 'random' | 'ring_hash'
   /** ring_hash only: hash this request header (else the client IP). */
   hashHeader?: string
+  circuitBreaker?: BindingCircuitBreaker
 }
 
 export interface BindingStats {
@@ -275,6 +366,8 @@ export interface BindingStats {
   latencyBucketsMs: Array<number>
   http: Array<BindingHttpStats>
   tcp: Array<BindingTcpStats>
+  circuitBreakers: Array<BindingCircuitBreakerStats>
+  endpointHealth: Array<BindingEndpointHealthStats>
 }
 
 export interface BindingTcpOutbound {

@@ -24,6 +24,14 @@ describe('compileProxyConfig', () => {
           protocol: 'http',
           endpoints: [{ address: '127.0.0.1:18080', weight: 1, labels: { version: 'v1' } }],
           loadBalancer: 'ewma',
+          circuitBreaker: {
+            maxConnections: 1024,
+            maxPendingRequests: 1024,
+            maxRequests: 1024,
+            consecutiveFailures: 5,
+            ejectionMs: 30_000,
+            maxEjectionPercent: 50,
+          },
         },
         { name: 'orders-v1', namespace: 'default', port: 80, protocol: 'http', endpoints: [{ address: '127.0.0.1:18081', weight: 1 }], loadBalancer: 'ewma' },
         { name: 'orders-v2', namespace: 'default', port: 80, protocol: 'http', endpoints: [{ address: '127.0.0.1:18082', weight: 1 }], loadBalancer: 'ewma' },
@@ -43,6 +51,18 @@ describe('compileProxyConfig', () => {
               ],
               requestTimeoutMs: 2000,
               backendRequestTimeoutMs: 500,
+              faults: { delay: { percent: 10, fixedMs: 100 }, abort: { percent: 5, status: 503 } },
+              rateLimit: { requestsPerSecond: 100, burst: 50 },
+              retry: {
+                attempts: 3,
+                codes: [502, 503, 504],
+                backoffMs: 25,
+                budgetPercent: 20,
+                minRetriesPerSecond: 10,
+                budgetWindowMs: 10_000,
+                maxRequestBytes: 65536,
+                nonIdempotent: false,
+              },
             },
           ],
         },
@@ -205,6 +225,97 @@ rules:
         ],
       },
     ])
+  })
+
+  it('faults: durations in ms, shares as given, delay and abort each only when present', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: chaos
+parentRefs: [ { name: orders } ]
+rules:
+  - faults: { delay: { percent: "12.5%", fixed: 1.5s } }
+  - faults: { abort: { status: 429 } }
+  - backendRefs: [ { name: orders } ]
+`)
+    const rules = config.httpRoutes[0]?.rules
+    expect(rules?.[0]?.faults).toEqual({ delay: { percent: 12.5, fixedMs: 1500 } })
+    expect(rules?.[1]?.faults).toEqual({ abort: { percent: 100, status: 429 } })
+    expect(rules?.[2]).not.toHaveProperty('faults')
+  })
+
+  it('rate limits: per rule and per inbound port, burst defaulting to the rate rounded up', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+inbound:
+  - { port: 4143, forwardTo: 127.0.0.1:8080, rateLimit: { requestsPerSecond: 2.5 } }
+  - { port: 4144, forwardTo: 127.0.0.1:8081 }
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: limited
+parentRefs: [ { name: orders } ]
+rules:
+  - rateLimit: { requestsPerSecond: 100, burst: 10 }
+`)
+    expect(config.inbound[0]?.rateLimit).toEqual({ requestsPerSecond: 2.5, burst: 3 })
+    expect(config.inbound[1]).not.toHaveProperty('rateLimit')
+    expect(config.httpRoutes[0]?.rules[0]?.rateLimit).toEqual({ requestsPerSecond: 100, burst: 10 })
+  })
+
+  it('retry: durations in ms, budget as a percentage, every default filled in', () => {
+    const config = compile(`
+apiVersion: mesh/v1
+kind: Proxy
+name: web
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: HTTPRoute
+name: retrying
+parentRefs: [ { name: orders } ]
+rules:
+  - retry: { attempts: 2, codes: [503], backoff: 1s, budget: "12.5%", minRetriesPerSecond: 0, budgetWindow: 30s, maxRequestBytes: 1024, nonIdempotent: true }
+  - retry: {}
+`)
+    const [custom, defaults] = config.httpRoutes[0]?.rules ?? []
+    expect(custom?.retry).toEqual({
+      attempts: 2,
+      codes: [503],
+      backoffMs: 1000,
+      budgetPercent: 12.5,
+      minRetriesPerSecond: 0,
+      budgetWindowMs: 30_000,
+      maxRequestBytes: 1024,
+      nonIdempotent: true,
+    })
+    expect(defaults?.retry).toEqual({
+      attempts: 1,
+      codes: [502, 503, 504],
+      backoffMs: 25,
+      budgetPercent: 20,
+      minRetriesPerSecond: 10,
+      budgetWindowMs: 10_000,
+      maxRequestBytes: 65536,
+      nonIdempotent: false,
+    })
   })
 
   it('a route without rules gets one catch-all rule to its parent', () => {

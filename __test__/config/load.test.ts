@@ -18,10 +18,6 @@ const SPEC_EXAMPLE = join(FIXTURES, 'spec-example.yaml')
 const SPEC_EXAMPLE_WARNINGS = [
   'document 1 (Proxy "web"): inbound[0].mtls: accepted but not enforced in this version',
   'document 2 (Service "orders"): healthCheck: accepted but not enforced in this version',
-  'document 2 (Service "orders"): circuitBreaker: accepted but not enforced in this version',
-  'document 3 (HTTPRoute "orders-canary"): rules[0].retry: accepted but not enforced in this version',
-  'document 3 (HTTPRoute "orders-canary"): rules[0].faults: accepted but not enforced in this version',
-  'document 3 (HTTPRoute "orders-canary"): rules[0].rateLimit: accepted but not enforced in this version',
   'document 4 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version',
 ]
 
@@ -72,7 +68,16 @@ describe('the spec example file', () => {
       { kind: 'Service', name: 'orders-v2', namespace: 'default', weight: 10 },
       { kind: 'Service', name: 'orders-v1', namespace: 'default', weight: 90 },
     ])
-    expect(rule?.retry).toEqual({ attempts: 3, codes: [502, 503, 504], backoff: '25ms', budget: 20 })
+    expect(rule?.retry).toEqual({
+      attempts: 3,
+      codes: [502, 503, 504],
+      backoff: '25ms',
+      budget: 20,
+      minRetriesPerSecond: 10,
+      budgetWindow: '10s',
+      maxRequestBytes: 65536,
+      nonIdempotent: false,
+    })
     expect(rule?.faults).toEqual({ delay: { percent: 10, fixed: '100ms' }, abort: { percent: 5, status: 503 } })
     expect(rule?.rateLimit).toEqual({ requestsPerSecond: 100, burst: 50 })
   })

@@ -255,10 +255,6 @@ describe('fields accepted but not enforced', () => {
     )
     expect(warnings).toEqual([
       at(2, 'Service "orders"', `healthCheck: ${WARNING}`),
-      at(2, 'Service "orders"', `circuitBreaker: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[0].retry: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[1].faults: ${WARNING}`),
-      at(3, 'HTTPRoute "r"', `rules[1].rateLimit: ${WARNING}`),
     ])
   })
 
@@ -292,7 +288,7 @@ describe('fields accepted but not enforced', () => {
       at(2, 'Service "orders"', 'healthCheck.interval: expected a duration with a unit such as "250ms", "2s", "1m" or "1h", got the bare number 5 (add a unit, e.g. "5s" or "5ms")'),
       at(2, 'Service "orders"', 'healthCheck.unhealthyThreshold: expected an integer from 1 to 1000, got the number 0'),
       at(2, 'Service "orders"', 'healthCheck.healthyThresold: unknown field (did you mean "healthyThreshold"?)'),
-      at(2, 'Service "orders"', 'circuitBreaker.maxConnections: expected a positive integer, got the number -1'),
+      at(2, 'Service "orders"', 'circuitBreaker.maxConnections: expected an integer from 1 to 4294967295, got the number -1'),
       at(2, 'Service "orders"', 'circuitBreaker.ejection: expected a duration such as "250ms", "2s", "1m" or "1h", got "30"'),
       at(3, 'HTTPRoute "r"', 'rules[0].retry.attempts: expected an integer from 1 to 100, got the number 0'),
       at(3, 'HTTPRoute "r"', 'rules[0].retry.codes[1]: expected an integer from 100 to 599, got the number 700'),
@@ -301,7 +297,7 @@ describe('fields accepted but not enforced', () => {
       at(3, 'HTTPRoute "r"', 'rules[0].faults.delay.percent: expected a percentage from 0 to 100 (e.g. 20 or "20%"), got the number 101'),
       at(3, 'HTTPRoute "r"', 'rules[0].faults.abort.status: required field is missing (expected an integer from 200 to 599)'),
       at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.requestsPerSecond: expected a positive number, got the number 0'),
-      at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.burst: expected a positive integer, got the number 1.5'),
+      at(3, 'HTTPRoute "r"', 'rules[0].rateLimit.burst: expected an integer from 1 to 1000000000, got the number 1.5'),
       at(3, 'HTTPRoute "r"', 'rules[1].faults: expected delay, abort or both'),
     ])
   })
@@ -310,9 +306,25 @@ describe('fields accepted but not enforced', () => {
     const { resources } = validateWithProxy(service('orders', { healthCheck: {}, circuitBreaker: {} }), route({ rules: [{ retry: {}, rateLimit: { requestsPerSecond: 2.5 }, faults: { delay: { fixed: '1s' } } }] }))
     const svc = resources[1] as ServiceResource
     expect(svc.healthCheck).toEqual({ interval: '5s', timeout: '1s', unhealthyThreshold: 3, healthyThreshold: 2 })
-    expect(svc.circuitBreaker).toEqual({ maxConnections: 1024, maxPendingRequests: 1024, consecutiveFailures: 5, ejection: '30s' })
+    expect(svc.circuitBreaker).toEqual({
+      maxConnections: 1024,
+      maxPendingRequests: 1024,
+      maxRequests: 1024,
+      consecutiveFailures: 5,
+      ejection: '30s',
+      maxEjectionPercent: 50,
+    })
     const rule = (resources[2] as HTTPRouteResource).rules[0]
-    expect(rule?.retry).toEqual({ attempts: 1, codes: [502, 503, 504], backoff: '25ms', budget: 20 })
+    expect(rule?.retry).toEqual({
+      attempts: 1,
+      codes: [502, 503, 504],
+      backoff: '25ms',
+      budget: 20,
+      minRetriesPerSecond: 10,
+      budgetWindow: '10s',
+      maxRequestBytes: 65536,
+      nonIdempotent: false,
+    })
     expect(rule?.rateLimit).toEqual({ requestsPerSecond: 2.5, burst: 3 })
     expect(rule?.faults).toEqual({ delay: { percent: 100, fixed: '1s' } })
   })

@@ -104,12 +104,12 @@ describe('command line', () => {
       [
         proxyDoc({ adminPort: admin, outboundPort: outbound }),
         serviceDoc('orders', [app.port]),
-        httpRouteDoc('orders-retry', 'orders', [{ retry: { attempts: 3, codes: [502, 503], backoff: '25ms' } } as never]),
+        { ...serviceDoc('billing', [app.port]), healthCheck: { path: '/healthz' } },
       ],
       admin,
     )
     try {
-      expect(proxy.stderr).toMatch(/mesh\.yaml: document 3 \(HTTPRoute "orders-retry"\): rules\[0\]\.retry: accepted but not enforced/)
+      expect(proxy.stderr).toMatch(/mesh\.yaml: document 3 \(Service "billing"\): healthCheck: accepted but not enforced/)
       const reply = await h1({ port: outbound, host: 'orders', path: '/warned' })
       expect(reply.status).toBe(200)
     } finally {

@@ -38,7 +38,7 @@ beforeAll(async () => {
     proxyDoc({ adminPort, outboundPort, inbound: [{ port: inboundPort, forwardTo: app.address }] }),
     serviceDoc('orders', [app.port]),
     // Accepted but not enforced in this version: shows up as a warning in /config.
-    { ...serviceDoc('billing', [app.port]), circuitBreaker: { maxConnections: 10 } },
+    { ...serviceDoc('billing', [app.port]), healthCheck: { path: '/healthz' } },
   ]
   proxy = await MeshProxy.start({ resources, logger: null })
 })
@@ -106,7 +106,7 @@ describe('admin server', () => {
     // Normalised: defaults filled in.
     expect(body.resources.map((r) => `${r.kind}/${r.name}`)).toEqual(['Proxy/e2e', 'Service/orders', 'Service/billing'])
     expect(body.resources[1]).toMatchObject({ namespace: 'default', loadBalancer: { type: 'ewma' } })
-    expect(body.warnings).toEqual([expect.stringMatching(/document 3 \(Service "billing"\): circuitBreaker: accepted but not enforced/)])
+    expect(body.warnings).toEqual([expect.stringMatching(/document 3 \(Service "billing"\): healthCheck: accepted but not enforced/)])
   })
 
   it('answers 404 for unknown paths and 405 for other methods', async () => {

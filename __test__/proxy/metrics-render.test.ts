@@ -20,6 +20,7 @@ const stats: BindingStats = {
       route: 'orders-canary',
       tls: false,
       requests: 7,
+      retries: { retried: 3, budgetExhausted: 1, notReplayable: 0, attemptsExhausted: 2 },
       responses: [
         // 2 at <=1ms, 3 at <=5ms (index 4), 1 at <=100ms (index 10): cumulative 2, 5, 6.
         { statusCode: 200, classification: 'success', count: 6, latencyBuckets: buckets({ 0: 2, 4: 3, 10: 1 }), latencySumMs: 87.5 },
@@ -34,6 +35,7 @@ const stats: BindingStats = {
       route: 'default',
       tls: true,
       requests: 0,
+      retries: { retried: 0, budgetExhausted: 0, notReplayable: 0, attemptsExhausted: 0 },
       responses: [],
     },
   ],
@@ -49,6 +51,23 @@ const stats: BindingStats = {
       readBytes: 1024,
       writeBytes: 2048,
     },
+  ],
+  circuitBreakers: [
+    {
+      dstService: 'default/orders',
+      connectionsOpen: false,
+      pendingRequestsOpen: false,
+      requestsOpen: true,
+      connectionsOverflow: 0,
+      pendingRequestsOverflow: 2,
+      requestsOverflow: 5,
+      connections: 3,
+      requests: 100,
+    },
+  ],
+  endpointHealth: [
+    { dstService: 'default/orders', targetAddr: '127.0.0.1:18080', ejected: true, ejectionsTotal: 2 },
+    { dstService: 'default/orders', targetAddr: '127.0.0.1:18081', ejected: false, ejectionsTotal: 0 },
   ],
 }
 
@@ -74,13 +93,18 @@ describe('renderEngineStats', () => {
       'request_total counter',
       'response_total counter',
       'response_latency_ms histogram',
+      'retry_total counter',
+      'circuit_open gauge',
+      'circuit_breaker_overflow_total counter',
+      'outlier_ejections_total counter',
+      'outlier_ejected gauge',
       'tcp_open_total counter',
       'tcp_open_connections gauge',
       'tcp_close_total counter',
       'tcp_read_bytes_total counter',
       'tcp_write_bytes_total counter',
     ])
-    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(8)
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(13)
     expect(text.endsWith('\n')).toBe(true)
   })
 
@@ -116,6 +140,26 @@ describe('renderEngineStats', () => {
     expect(okBuckets.length).toBe(BOUNDS.length + 1)
     // Bounds are spelled like Linkerd's, never 1.0 or 1e3.
     expect(okBuckets.map((l) => /le="([^"]+)"/.exec(l)?.[1])).toEqual([...BOUNDS.map(String), '+Inf'])
+  })
+
+  it('renders retry_total by result, with no zero series', () => {
+    const labels = 'direction="outbound",authority="orders.default:80",dst_service="default/orders-v2",route="orders-canary",tls="false"'
+    expect(sampleValue(text, `retry_total{${labels},result="retried"}`)).toBe('3')
+    expect(sampleValue(text, `retry_total{${labels},result="budget_exhausted"}`)).toBe('1')
+    expect(sampleValue(text, `retry_total{${labels},result="attempts_exhausted"}`)).toBe('2')
+    expect(text).not.toContain('result="not_replayable"')
+    expect(text.split('\n').filter((l) => l.startsWith('retry_total{')).length).toBe(3)
+  })
+
+  it('renders circuit breakers per limit and outlier ejection per endpoint', () => {
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="connections"}')).toBe('0')
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="pending_requests"}')).toBe('0')
+    expect(sampleValue(text, 'circuit_open{dst_service="default/orders",limit="requests"}')).toBe('1')
+    expect(sampleValue(text, 'circuit_breaker_overflow_total{dst_service="default/orders",limit="requests"}')).toBe('5')
+    expect(sampleValue(text, 'circuit_breaker_overflow_total{dst_service="default/orders",limit="pending_requests"}')).toBe('2')
+    expect(sampleValue(text, 'outlier_ejections_total{dst_service="default/orders",target_addr="127.0.0.1:18080"}')).toBe('2')
+    expect(sampleValue(text, 'outlier_ejected{dst_service="default/orders",target_addr="127.0.0.1:18080"}')).toBe('1')
+    expect(sampleValue(text, 'outlier_ejected{dst_service="default/orders",target_addr="127.0.0.1:18081"}')).toBe('0')
   })
 
   it('escapes label values', () => {

@@ -4,11 +4,14 @@
  * resources always compile to the same config.
  */
 import type {
+  BindingFaults,
   BindingHttpMatch,
   BindingHttpRoute,
   BindingHttpRule,
   BindingInbound,
   BindingProxyConfig,
+  BindingRateLimit,
+  BindingRetry,
   BindingService,
   BindingTcpOutbound,
 } from '../../native/index.js'
@@ -17,11 +20,14 @@ import { parseDuration } from '../config/duration.js'
 import {
   PROXY_DEFAULTS,
   resourceKey,
+  type FaultInjection,
   type HTTPRouteResource,
   type HttpRouteMatch,
   type HttpRouteRule,
   type MeshResource,
   type ProxyResource,
+  type RateLimit,
+  type RetryPolicy,
   type ServiceResource,
 } from '../config/types.js'
 
@@ -77,7 +83,12 @@ function compileInbound(proxy: ProxyResource): BindingInbound[] {
     forwardTo: inbound.forwardTo,
     protocol: inbound.protocol,
     service: `${proxy.namespace}/${proxy.name}`,
+    ...(inbound.rateLimit !== undefined ? { rateLimit: compileRateLimit(inbound.rateLimit) } : {}),
   }))
+}
+
+function compileRateLimit(limit: RateLimit): BindingRateLimit {
+  return { requestsPerSecond: limit.requestsPerSecond, burst: limit.burst }
 }
 
 function compileTcpOutbound(proxy: ProxyResource): BindingTcpOutbound[] {
@@ -101,6 +112,17 @@ function compileService(service: ServiceResource): BindingService {
     loadBalancer: service.loadBalancer.type,
   }
   if (service.loadBalancer.hashHeader !== undefined) compiled.hashHeader = service.loadBalancer.hashHeader.toLowerCase()
+  const breaker = service.circuitBreaker
+  if (breaker !== undefined) {
+    compiled.circuitBreaker = {
+      maxConnections: breaker.maxConnections,
+      maxPendingRequests: breaker.maxPendingRequests,
+      maxRequests: breaker.maxRequests,
+      consecutiveFailures: breaker.consecutiveFailures,
+      ejectionMs: parseDuration(breaker.ejection),
+      maxEjectionPercent: breaker.maxEjectionPercent,
+    }
+  }
   return compiled
 }
 
@@ -120,6 +142,26 @@ function timeoutMs(value: string | undefined): number | undefined {
   return ms > 0 ? ms : undefined
 }
 
+function compileFaults(faults: FaultInjection): BindingFaults {
+  const compiled: BindingFaults = {}
+  if (faults.delay !== undefined) compiled.delay = { percent: faults.delay.percent, fixedMs: parseDuration(faults.delay.fixed) }
+  if (faults.abort !== undefined) compiled.abort = { percent: faults.abort.percent, status: faults.abort.status }
+  return compiled
+}
+
+function compileRetry(retry: RetryPolicy): BindingRetry {
+  return {
+    attempts: retry.attempts,
+    codes: [...retry.codes],
+    backoffMs: parseDuration(retry.backoff),
+    budgetPercent: retry.budget,
+    minRetriesPerSecond: retry.minRetriesPerSecond,
+    budgetWindowMs: parseDuration(retry.budgetWindow),
+    maxRequestBytes: retry.maxRequestBytes,
+    nonIdempotent: retry.nonIdempotent,
+  }
+}
+
 function compileRule(rule: HttpRouteRule): BindingHttpRule {
   const compiled: BindingHttpRule = {
     matches: rule.matches.map(compileMatch),
@@ -129,6 +171,9 @@ function compileRule(rule: HttpRouteRule): BindingHttpRule {
   const backendRequest = timeoutMs(rule.timeouts?.backendRequest)
   if (request !== undefined) compiled.requestTimeoutMs = request
   if (backendRequest !== undefined) compiled.backendRequestTimeoutMs = backendRequest
+  if (rule.faults !== undefined) compiled.faults = compileFaults(rule.faults)
+  if (rule.rateLimit !== undefined) compiled.rateLimit = compileRateLimit(rule.rateLimit)
+  if (rule.retry !== undefined) compiled.retry = compileRetry(rule.retry)
   return compiled
 }
 

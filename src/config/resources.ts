@@ -167,6 +167,26 @@ const backendRefs = array(backendRef, {
   },
 })
 
+/** A token bucket; `burst` defaults to the rate rounded up (at least one request). */
+const MAX_RATE = 1_000_000_000
+const rateLimitFields = object<{ requestsPerSecond: number; burst?: number }>(
+  {
+    requestsPerSecond: required(numberAbove(0)),
+    burst: optional(integer(1, MAX_RATE)),
+  },
+  {
+    check: (r, path, ctx) => {
+      if (r.requestsPerSecond > MAX_RATE) {
+        ctx.error([...path, 'requestsPerSecond'], `expected at most ${MAX_RATE}, got the number ${r.requestsPerSecond}`)
+      }
+    },
+  },
+)
+const rateLimit: Schema<RateLimit> = map(rateLimitFields, (r) => ({
+  requestsPerSecond: r.requestsPerSecond,
+  burst: r.burst ?? Math.ceil(r.requestsPerSecond),
+}))
+
 // ---------------------------------------------------------------- Proxy
 
 const inboundPort = object<InboundPort>(
@@ -176,6 +196,7 @@ const inboundPort = object<InboundPort>(
     forwardTo: required(destinationAddress),
     protocol: withDefault(oneOf(INBOUND_PROTOCOLS), 'auto'),
     mtls: notEnforced(optional(oneOf(MTLS_MODES)), (mode) => mode !== 'off'),
+    rateLimit: optional(rateLimit),
   },
   {
     check: (inbound, path, ctx) => {
@@ -310,11 +331,14 @@ const healthCheck = object<HealthCheck>({
   healthyThreshold: withDefault(integer(1, 1000), 2),
 })
 
+const MAX_LIMIT = 4_294_967_295
 const circuitBreaker = object<CircuitBreaker>({
-  maxConnections: withDefault(integer(1), 1024),
-  maxPendingRequests: withDefault(integer(1), 1024),
-  consecutiveFailures: withDefault(integer(1), 5),
+  maxConnections: withDefault(integer(1, MAX_LIMIT), 1024),
+  maxPendingRequests: withDefault(integer(1, MAX_LIMIT), 1024),
+  maxRequests: withDefault(integer(1, MAX_LIMIT), 1024),
+  consecutiveFailures: withDefault(integer(1, 1_000_000), 5),
   ejection: withDefault(positiveDuration, '30s'),
+  maxEjectionPercent: withDefault(percent(), 50),
 })
 
 const service = object<ServiceResource>(
@@ -329,7 +353,7 @@ const service = object<ServiceResource>(
     loadBalancer: withDefault(loadBalancer, { type: 'ewma' }),
     // Active checks run in mesh-control; a standalone proxy does not run them.
     healthCheck: notEnforced(optional(healthCheck), (_, ctx) => !ctx.activeHealthChecks),
-    circuitBreaker: notEnforced(optional(circuitBreaker)),
+    circuitBreaker: optional(circuitBreaker),
   },
   {
     hints: resourceHints,
@@ -401,6 +425,10 @@ const retry = object<RetryPolicy>({
   codes: withDefault(array(statusCode, { minItems: 1 }), [502, 503, 504]),
   backoff: withDefault(duration(), '25ms'),
   budget: withDefault(percent(), 20),
+  minRetriesPerSecond: withDefault(integer(0, 1_000_000), 10),
+  budgetWindow: withDefault(duration({ minMs: 1_000, maxMs: 60_000 }), '10s'),
+  maxRequestBytes: withDefault(integer(0, 64 * 1024 * 1024), 64 * 1024),
+  nonIdempotent: withDefault(boolean(), false),
 })
 
 const faultDelay = object<FaultDelay>({ percent: withDefault(percent(), 100), fixed: required(positiveDuration) })
@@ -414,22 +442,13 @@ const faults = object<FaultInjection>(
   },
 )
 
-const rateLimitFields = object<{ requestsPerSecond: number; burst?: number }>({
-  requestsPerSecond: required(numberAbove(0)),
-  burst: optional(integer(1)),
-})
-const rateLimit: Schema<RateLimit> = map(rateLimitFields, (r) => ({
-  requestsPerSecond: r.requestsPerSecond,
-  burst: r.burst ?? Math.ceil(r.requestsPerSecond),
-}))
-
 const httpRouteRule = object<HttpRouteRule>({
   matches: withDefault(array(httpRouteMatch), []),
   backendRefs: withDefault(backendRefs, []),
   timeouts: optional(timeouts),
-  retry: notEnforced(optional(retry)),
-  faults: notEnforced(optional(faults)),
-  rateLimit: notEnforced(optional(rateLimit)),
+  retry: optional(retry),
+  faults: optional(faults),
+  rateLimit: optional(rateLimit),
 })
 
 const httpRoute = object<HTTPRouteResource>(

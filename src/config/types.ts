@@ -44,6 +44,11 @@ export interface InboundPort {
    * `off` is not enforced in this version (a warning); traffic is plaintext.
    */
   mtls?: MtlsMode
+  /**
+   * Local rate limit of the port: HTTP requests over it are answered 429 with
+   * Retry-After; opaque TCP connections over it are closed.
+   */
+  rateLimit?: RateLimit
 }
 
 /** An opaque local port whose every connection goes to one Service. */
@@ -128,12 +133,25 @@ export interface HealthCheck {
   healthyThreshold: number
 }
 
-/** Not enforced in this version. */
+/**
+ * Limits on what this proxy puts on the Service (over a limit: 503 with `x-mesh-error:
+ * max-connections | max-pending-requests | max-requests`), and outlier ejection: an
+ * endpoint failing `consecutiveFailures` times in a row (5xx, connect failures, resets,
+ * timeouts) leaves the balancer for `ejection`, longer each time it is ejected again.
+ */
 export interface CircuitBreaker {
+  /** Upstream connections open to the Service's endpoints at once (default 1024). */
   maxConnections: number
+  /** Requests waiting for a connection at the connection limit (default 1024). */
   maxPendingRequests: number
+  /** Requests in flight to the Service at once (default 1024). */
+  maxRequests: number
+  /** Failures in a row that eject an endpoint (default 5). */
   consecutiveFailures: number
+  /** Base ejection time, multiplied by the endpoint's recent ejections (default 30s, at most 5m unless longer). */
   ejection: Duration
+  /** At most this share of the Service's endpoints is ejected at once (default 50). */
+  maxEjectionPercent: number
 }
 
 export interface ServiceResource extends ResourceBase<'Service'> {
@@ -204,38 +222,56 @@ export interface HttpRouteTimeouts {
   backendRequest?: Duration
 }
 
-/** Not enforced in this version. */
+/**
+ * Retries of a rule's failed attempts. Connect failures are always retried (nothing was
+ * sent). The listed statuses, resets before a response, `backendRequest` timeouts and,
+ * for gRPC, trailers-only responses with grpc-status UNAVAILABLE are retried for
+ * idempotent methods (all methods with `nonIdempotent`) whose body fits the replay
+ * buffer. Every retry goes to a freshly picked endpoint.
+ */
 export interface RetryPolicy {
   /** Retries after the first attempt (default 1). */
   attempts: number
   /** Response statuses that are retried (default 502, 503, 504). */
   codes: number[]
-  /** Wait before each retry (default 25ms). */
+  /** Wait before the first retry, doubled per retry up to 1s (or this), with jitter (default 25ms). */
   backoff: Duration
-  /** Retries may add at most this percentage of extra load (default 20). */
+  /** Retries may add at most this percentage of extra load over the window (default 20)... */
   budget: number
+  /** ...plus this many retries per second whatever the traffic (default 10). */
+  minRetriesPerSecond: number
+  /** The window the budget is computed over (default 10s, 1s to 60s). */
+  budgetWindow: Duration
+  /** Requests with a larger body (or still streaming one when a retry is due) are not retried (default 65536). */
+  maxRequestBytes: number
+  /** Also retry POST, PATCH and other non-idempotent methods (default false). */
+  nonIdempotent: boolean
 }
 
-/** Not enforced in this version. */
+/** Delays a share of the rule's requests by a fixed time before forwarding them. */
 export interface FaultDelay {
   /** Default 100. */
   percent: number
   fixed: Duration
 }
 
-/** Not enforced in this version. */
+/**
+ * Answers a share of the rule's requests with `status` instead of forwarding them; gRPC
+ * requests get a trailers-only response whose grpc-status is the gRPC mapping of `status`.
+ */
 export interface FaultAbort {
   /** Default 100. */
   percent: number
   status: number
 }
 
+/** Both may be given: the delay comes first, the abort draw is independent of it. */
 export interface FaultInjection {
   delay?: FaultDelay
   abort?: FaultAbort
 }
 
-/** Not enforced in this version. */
+/** A local token bucket: `burst` requests at once, refilled at `requestsPerSecond`. */
 export interface RateLimit {
   requestsPerSecond: number
   /** Default: requestsPerSecond rounded up. */

@@ -8,6 +8,17 @@ import type { BindingHttpStats, BindingResponseStats, BindingStats, BindingTcpSt
 const HTTP_LABELS = ['direction', 'authority', 'dst_service', 'route', 'tls'] as const
 const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as const
 const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
+const RETRY_LABELS = [...HTTP_LABELS, 'result'] as const
+const BREAKER_LABELS = ['dst_service', 'limit'] as const
+const ENDPOINT_LABELS = ['dst_service', 'target_addr'] as const
+
+/** `retry_total`'s `result` label for each retry counter of the engine. */
+const RETRY_RESULTS = [
+  ['retried', 'retried'],
+  ['budgetExhausted', 'budget_exhausted'],
+  ['notReplayable', 'not_replayable'],
+  ['attemptsExhausted', 'attempts_exhausted'],
+] as const
 
 /** Escapes a label value as the text format requires: backslash, double quote, newline. */
 export function escapeLabelValue(value: string): string {
@@ -75,6 +86,23 @@ export function renderEngineStats(stats: BindingStats): string {
     'histogram',
     'Elapsed times between a request\'s headers being received and its response stream completing.',
   )
+  const retries = new Family(
+    'retry_total',
+    'counter',
+    'Total count of retries wanted by a retry policy, by result: retried (sent again), budget_exhausted, not_replayable, attempts_exhausted.',
+  )
+  const circuitOpen = new Family(
+    'circuit_open',
+    'gauge',
+    'Whether a limit of a Service\'s circuit breaker is reached (1) or not (0): connections, pending_requests, requests.',
+  )
+  const circuitOverflow = new Family(
+    'circuit_breaker_overflow_total',
+    'counter',
+    'Total count of requests refused by a limit of a Service\'s circuit breaker.',
+  )
+  const ejections = new Family('outlier_ejections_total', 'counter', 'Total count of endpoint ejections by outlier detection.')
+  const ejected = new Family('outlier_ejected', 'gauge', 'Whether an endpoint is ejected by outlier detection now (1) or not (0).')
   const tcpOpen = new Family('tcp_open_total', 'counter', 'Total count of opened connections.')
   const tcpOpenNow = new Family('tcp_open_connections', 'gauge', 'Number of currently-open connections.')
   const tcpClose = new Family('tcp_close_total', 'counter', 'Total count of closed connections.')
@@ -85,6 +113,11 @@ export function renderEngineStats(stats: BindingStats): string {
 
   for (const h of stats.http) {
     requests.sample('request_total', labelSet(HTTP_LABELS, httpLabelValues(h)), h.requests)
+    // Only label sets whose rule retries ever count anything: no zero series for the rest.
+    for (const [field, result] of RETRY_RESULTS) {
+      const count = h.retries[field]
+      if (count > 0) retries.sample('retry_total', labelSet(RETRY_LABELS, [...httpLabelValues(h), result]), count)
+    }
     for (const r of h.responses) {
       const labels = labelSet(RESPONSE_LABELS, responseLabelValues(h, r))
       responses.sample('response_total', labels, r.count)
@@ -104,6 +137,24 @@ export function renderEngineStats(stats: BindingStats): string {
     }
   }
 
+  for (const b of stats.circuitBreakers) {
+    const limits = [
+      ['connections', b.connectionsOpen, b.connectionsOverflow],
+      ['pending_requests', b.pendingRequestsOpen, b.pendingRequestsOverflow],
+      ['requests', b.requestsOpen, b.requestsOverflow],
+    ] as const
+    for (const [limit, open, overflow] of limits) {
+      const labels = labelSet(BREAKER_LABELS, [b.dstService, limit])
+      circuitOpen.sample('circuit_open', labels, open ? 1 : 0)
+      circuitOverflow.sample('circuit_breaker_overflow_total', labels, overflow)
+    }
+  }
+  for (const h of stats.endpointHealth) {
+    const labels = labelSet(ENDPOINT_LABELS, [h.dstService, h.targetAddr])
+    ejections.sample('outlier_ejections_total', labels, h.ejectionsTotal)
+    ejected.sample('outlier_ejected', labels, h.ejected ? 1 : 0)
+  }
+
   for (const t of stats.tcp) {
     const labels = labelSet(TCP_LABELS, tcpLabelValues(t))
     tcpOpen.sample('tcp_open_total', labels, t.openTotal)
@@ -113,7 +164,21 @@ export function renderEngineStats(stats: BindingStats): string {
     tcpWrite.sample('tcp_write_bytes_total', labels, t.writeBytes)
   }
 
-  return [requests, responses, latency, tcpOpen, tcpOpenNow, tcpClose, tcpRead, tcpWrite]
+  return [
+    requests,
+    responses,
+    latency,
+    retries,
+    circuitOpen,
+    circuitOverflow,
+    ejections,
+    ejected,
+    tcpOpen,
+    tcpOpenNow,
+    tcpClose,
+    tcpRead,
+    tcpWrite,
+  ]
     .map((f) => f.text())
     .join('')
 }

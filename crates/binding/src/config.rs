@@ -36,6 +36,23 @@ pub struct BindingInbound {
     pub protocol: String,
     /// Service name for metric labels.
     pub service: String,
+    /// HTTP requests over it get 429; opaque TCP connections over it are closed.
+    pub rate_limit: Option<BindingRateLimit>,
+}
+
+#[napi(object)]
+pub struct BindingRateLimit {
+    pub requests_per_second: f64,
+    pub burst: u32,
+}
+
+impl BindingRateLimit {
+    fn into_engine(self) -> RateLimitSpec {
+        RateLimitSpec {
+            requests_per_second: self.requests_per_second,
+            burst: self.burst,
+        }
+    }
 }
 
 #[napi(object)]
@@ -64,6 +81,20 @@ pub struct BindingService {
     pub load_balancer: String,
     /// ring_hash only: hash this request header (else the client IP).
     pub hash_header: Option<String>,
+    pub circuit_breaker: Option<BindingCircuitBreaker>,
+}
+
+#[napi(object)]
+pub struct BindingCircuitBreaker {
+    pub max_connections: u32,
+    pub max_pending_requests: u32,
+    pub max_requests: u32,
+    /// Failures in a row that eject an endpoint (0: no ejection).
+    pub consecutive_failures: u32,
+    /// Base ejection time, growing for endpoints ejected again.
+    pub ejection_ms: u32,
+    /// At most this share of the endpoints is ejected at once.
+    pub max_ejection_percent: f64,
 }
 
 #[napi(object)]
@@ -88,6 +119,48 @@ pub struct BindingHttpRule {
     pub backends: Vec<BindingBackendRef>,
     pub request_timeout_ms: Option<u32>,
     pub backend_request_timeout_ms: Option<u32>,
+    pub faults: Option<BindingFaults>,
+    pub rate_limit: Option<BindingRateLimit>,
+    pub retry: Option<BindingRetry>,
+}
+
+#[napi(object)]
+pub struct BindingRetry {
+    /// Retries after the first attempt.
+    pub attempts: u32,
+    /// Response statuses that are retried.
+    pub codes: Vec<u32>,
+    pub backoff_ms: u32,
+    /// Retries may add at most this percentage of the rule's requests...
+    pub budget_percent: f64,
+    /// ...plus this many per second.
+    pub min_retries_per_second: u32,
+    pub budget_window_ms: u32,
+    /// Larger request bodies are not retried.
+    pub max_request_bytes: u32,
+    /// Also retry POST, PATCH and other non-idempotent methods.
+    pub non_idempotent: bool,
+}
+
+#[napi(object)]
+pub struct BindingFaults {
+    pub delay: Option<BindingFaultDelay>,
+    pub abort: Option<BindingFaultAbort>,
+}
+
+#[napi(object)]
+pub struct BindingFaultDelay {
+    /// Share of requests delayed, 0 to 100.
+    pub percent: f64,
+    pub fixed_ms: u32,
+}
+
+#[napi(object)]
+pub struct BindingFaultAbort {
+    /// Share of requests answered with `status` instead of forwarded, 0 to 100.
+    pub percent: f64,
+    /// HTTP status 200-599 (gRPC requests get its gRPC mapping, trailers-only).
+    pub status: u32,
 }
 
 #[napi(object)]
@@ -162,6 +235,7 @@ impl BindingProxyConfig {
                         }
                     },
                     service: l.service,
+                    rate_limit: l.rate_limit.map(BindingRateLimit::into_engine),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;
@@ -253,6 +327,14 @@ impl BindingService {
             protocol,
             endpoints,
             load_balancer,
+            circuit_breaker: self.circuit_breaker.map(|b| CircuitBreakerSpec {
+                max_connections: b.max_connections,
+                max_pending_requests: b.max_pending_requests,
+                max_requests: b.max_requests,
+                consecutive_failures: b.consecutive_failures,
+                ejection_ms: u64::from(b.ejection_ms),
+                max_ejection_percent: b.max_ejection_percent,
+            }),
         })
     }
 }
@@ -327,6 +409,33 @@ impl BindingHttpRule {
                 .collect(),
             request_timeout_ms: self.request_timeout_ms.map(u64::from),
             backend_request_timeout_ms: self.backend_request_timeout_ms.map(u64::from),
+            faults: self.faults.map(|f| FaultSpec {
+                delay: f.delay.map(|d| FaultDelaySpec {
+                    percent: d.percent,
+                    fixed_ms: u64::from(d.fixed_ms),
+                }),
+                abort: f.abort.map(|a| FaultAbortSpec {
+                    percent: a.percent,
+                    // Out-of-range values are refused by the engine's validation.
+                    status: u16::try_from(a.status).unwrap_or(0),
+                }),
+            }),
+            rate_limit: self.rate_limit.map(BindingRateLimit::into_engine),
+            retry: self.retry.map(|r| RetrySpec {
+                attempts: r.attempts,
+                // Out-of-range values are refused by the engine's validation.
+                codes: r
+                    .codes
+                    .into_iter()
+                    .map(|c| u16::try_from(c).unwrap_or(0))
+                    .collect(),
+                backoff_ms: u64::from(r.backoff_ms),
+                budget_percent: r.budget_percent,
+                min_retries_per_second: r.min_retries_per_second,
+                budget_window_ms: u64::from(r.budget_window_ms),
+                max_request_bytes: u64::from(r.max_request_bytes),
+                non_idempotent: r.non_idempotent,
+            }),
         })
     }
 }

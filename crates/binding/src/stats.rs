@@ -1,6 +1,6 @@
 //! Stats snapshots as plain JS objects. Counters are f64 so JS reads numbers exactly up to 2^53.
 
-use mesh_engine::stats::{Direction, StatsSnapshot, LATENCY_BUCKETS_MS};
+use mesh_engine::stats::{Direction, RetryResult, StatsSnapshot, LATENCY_BUCKETS_MS};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -9,6 +9,34 @@ pub struct BindingStats {
     pub latency_buckets_ms: Vec<f64>,
     pub http: Vec<BindingHttpStats>,
     pub tcp: Vec<BindingTcpStats>,
+    pub circuit_breakers: Vec<BindingCircuitBreakerStats>,
+    pub endpoint_health: Vec<BindingEndpointHealthStats>,
+}
+
+/// One Service's circuit breaker.
+#[napi(object)]
+pub struct BindingCircuitBreakerStats {
+    pub dst_service: String,
+    /// Whether each limit is reached right now (`circuit_open`).
+    pub connections_open: bool,
+    pub pending_requests_open: bool,
+    pub requests_open: bool,
+    /// Requests refused by each limit so far.
+    pub connections_overflow: f64,
+    pub pending_requests_overflow: f64,
+    pub requests_overflow: f64,
+    /// Upstream connections open and requests in flight now.
+    pub connections: f64,
+    pub requests: f64,
+}
+
+/// Outlier ejection of one endpoint of a Service.
+#[napi(object)]
+pub struct BindingEndpointHealthStats {
+    pub dst_service: String,
+    pub target_addr: String,
+    pub ejected: bool,
+    pub ejections_total: f64,
 }
 
 #[napi(object)]
@@ -21,6 +49,31 @@ pub struct BindingHttpStats {
     pub tls: bool,
     pub requests: f64,
     pub responses: Vec<BindingResponseStats>,
+    pub retries: BindingRetryStats,
+}
+
+/// `retry_total` by result: retries sent, and retries wanted but not made (and why).
+#[napi(object)]
+pub struct BindingRetryStats {
+    pub retried: f64,
+    pub budget_exhausted: f64,
+    pub not_replayable: f64,
+    pub attempts_exhausted: f64,
+}
+
+fn retry_stats(counts: &[(RetryResult, u64)]) -> BindingRetryStats {
+    let of = |wanted: RetryResult| {
+        counts
+            .iter()
+            .find(|(result, _)| *result == wanted)
+            .map_or(0.0, |(_, n)| *n as f64)
+    };
+    BindingRetryStats {
+        retried: of(RetryResult::Retried),
+        budget_exhausted: of(RetryResult::BudgetExhausted),
+        not_replayable: of(RetryResult::NotReplayable),
+        attempts_exhausted: of(RetryResult::AttemptsExhausted),
+    }
 }
 
 #[napi(object)]
@@ -70,6 +123,7 @@ impl BindingStats {
                     route: h.labels.route,
                     tls: h.labels.tls,
                     requests: h.requests as f64,
+                    retries: retry_stats(&h.retries),
                     responses: h
                         .responses
                         .into_iter()
@@ -101,6 +155,31 @@ impl BindingStats {
                     close_total: t.close_total as f64,
                     read_bytes: t.read_bytes as f64,
                     write_bytes: t.write_bytes as f64,
+                })
+                .collect(),
+            circuit_breakers: s
+                .breakers
+                .into_iter()
+                .map(|b| BindingCircuitBreakerStats {
+                    dst_service: b.service,
+                    connections_open: b.open[0],
+                    pending_requests_open: b.open[1],
+                    requests_open: b.open[2],
+                    connections_overflow: b.overflows[0] as f64,
+                    pending_requests_overflow: b.overflows[1] as f64,
+                    requests_overflow: b.overflows[2] as f64,
+                    connections: b.connections as f64,
+                    requests: b.requests as f64,
+                })
+                .collect(),
+            endpoint_health: s
+                .endpoint_health
+                .into_iter()
+                .map(|h| BindingEndpointHealthStats {
+                    dst_service: h.service,
+                    target_addr: h.addr.to_string(),
+                    ejected: h.ejected,
+                    ejections_total: h.ejections_total as f64,
                 })
                 .collect(),
         }

@@ -59,6 +59,9 @@ pub struct InboundListener {
     pub protocol: Protocol,
     /// Service name used in metric labels (`dst_service`) for inbound traffic.
     pub service: String,
+    /// Local rate limit of the port: HTTP requests over it get 429, opaque TCP
+    /// connections over it are closed.
+    pub rate_limit: Option<RateLimitSpec>,
 }
 
 /// Traffic from the local workload: HTTP routed by authority, absolute-form and CONNECT.
@@ -111,6 +114,39 @@ pub struct ServiceSpec {
     pub protocol: ServiceProtocol,
     pub endpoints: Vec<EndpointSpec>,
     pub load_balancer: LoadBalancer,
+    /// Limits on what the proxy puts on the Service, and outlier ejection; none when absent.
+    pub circuit_breaker: Option<CircuitBreakerSpec>,
+}
+
+/// Circuit breaking and outlier ejection of one Service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CircuitBreakerSpec {
+    /// Upstream connections open to the Service's endpoints at once.
+    pub max_connections: u32,
+    /// Requests waiting for a connection (at `max_connections`) at once.
+    pub max_pending_requests: u32,
+    /// Requests in flight to the Service at once.
+    pub max_requests: u32,
+    /// Failures in a row (5xx, connect failures, resets, timeouts) that eject an
+    /// endpoint; 0 turns ejection off.
+    pub consecutive_failures: u32,
+    /// Base ejection time, multiplied by how often the endpoint was ejected recently.
+    pub ejection_ms: u64,
+    /// At most this share of the Service's endpoints is ejected at once.
+    pub max_ejection_percent: f64,
+}
+
+impl Default for CircuitBreakerSpec {
+    fn default() -> Self {
+        Self {
+            max_connections: 1024,
+            max_pending_requests: 1024,
+            max_requests: 1024,
+            consecutive_failures: 5,
+            ejection_ms: 30_000,
+            max_ejection_percent: 50.0,
+        }
+    }
 }
 
 impl ServiceSpec {
@@ -146,6 +182,85 @@ pub struct HttpRuleSpec {
     pub request_timeout_ms: Option<u64>,
     /// One attempt to one endpoint; 504 when exceeded.
     pub backend_request_timeout_ms: Option<u64>,
+    /// Injected delays and aborts (chaos testing); none when absent.
+    pub faults: Option<FaultSpec>,
+    /// Local rate limit of the rule (per parent Service); 429 when exceeded.
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Retries of failed attempts; none when absent.
+    pub retry: Option<RetrySpec>,
+}
+
+/// When and how often a rule's failed attempts are sent again.
+///
+/// Retried: connect failures (always: nothing was sent), and for requests whose method
+/// allows it and whose body is replayable, the listed response statuses, resets before
+/// a response, per-attempt (backendRequest) timeouts and, for gRPC, trailers-only
+/// responses with grpc-status UNAVAILABLE.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RetrySpec {
+    /// Retries after the first attempt (1 to 100).
+    pub attempts: u32,
+    /// Response statuses that are retried.
+    pub codes: Vec<u16>,
+    /// Wait before the first retry; doubled per retry up to 1 s (or this, if longer), jittered.
+    pub backoff_ms: u64,
+    /// Retries may add at most this percentage of the rule's requests (over the window)...
+    pub budget_percent: f64,
+    /// ...plus this many retries per second whatever the traffic.
+    pub min_retries_per_second: u32,
+    /// The window the budget is computed over (1 s to 60 s).
+    pub budget_window_ms: u64,
+    /// Requests with larger bodies (or bodies still streaming when a retry is due) are not
+    /// retried; up to this many bytes are kept for replay.
+    pub max_request_bytes: u64,
+    /// Also retry methods that are not idempotent (POST, PATCH, ...).
+    pub non_idempotent: bool,
+}
+
+impl Default for RetrySpec {
+    fn default() -> Self {
+        Self {
+            attempts: 1,
+            codes: vec![502, 503, 504],
+            backoff_ms: 25,
+            budget_percent: 20.0,
+            min_retries_per_second: 10,
+            budget_window_ms: 10_000,
+            max_request_bytes: 64 * 1024,
+            non_idempotent: false,
+        }
+    }
+}
+
+/// A token bucket: `burst` requests at once, refilled at `requests_per_second`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RateLimitSpec {
+    pub requests_per_second: f64,
+    pub burst: u32,
+}
+
+/// Fault injection of one rule: a delay, an abort, or both (the delay comes first).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct FaultSpec {
+    pub delay: Option<FaultDelaySpec>,
+    pub abort: Option<FaultAbortSpec>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultDelaySpec {
+    /// Share of requests delayed, 0 to 100.
+    pub percent: f64,
+    /// How long each delayed request waits before it is forwarded (at least 1 ms).
+    pub fixed_ms: u64,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct FaultAbortSpec {
+    /// Share of requests answered by the proxy instead of the upstream, 0 to 100.
+    pub percent: f64,
+    /// The HTTP status of the answer (200 to 599). gRPC requests get a trailers-only
+    /// answer whose `grpc-status` is the gRPC mapping of this status.
+    pub status: u16,
 }
 
 #[derive(Clone, Debug, Default)]

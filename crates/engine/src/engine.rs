@@ -127,9 +127,16 @@ impl Engine {
             return Err(ApplyError::ShuttingDown);
         }
         let version = self.version() + 1;
-        let snapshot = Snapshot::compile(&config, version, &self.shared.loads, &self.shared.stats)
-            .map_err(ApplyError::Config)?;
+        let snapshot = Snapshot::compile(
+            &config,
+            version,
+            &self.shared.loads,
+            &self.shared.stats,
+            &self.shared.resilience,
+        )
+        .map_err(ApplyError::Config)?;
         let prepared = listeners.prepare(&listener::wanted(&config), &self.handle)?;
+        snapshot.activate();
         self.shared.snapshot.store(Some(Arc::new(snapshot)));
         listeners.commit(prepared, &self.shared, &self.handle);
         self.shared.bound.store(Arc::new(listeners.bound_addrs()));
@@ -150,7 +157,11 @@ impl Engine {
     }
 
     pub fn stats(&self) -> StatsSnapshot {
-        self.shared.stats.snapshot()
+        let mut stats = self.shared.stats.snapshot();
+        let (breakers, endpoint_health) = self.shared.resilience.breaker_stats();
+        stats.breakers = breakers;
+        stats.endpoint_health = endpoint_health;
+        stats
     }
 
     /// Stops accepting, lets in-flight requests and connections finish for up to `drain`,

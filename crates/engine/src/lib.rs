@@ -13,6 +13,7 @@ mod drain;
 pub mod engine;
 mod http;
 mod listener;
+pub mod resilience;
 pub mod route;
 mod shared;
 pub mod snapshot;

@@ -10,6 +10,7 @@ use parking_lot::Mutex;
 use crate::balance::LoadRegistry;
 use crate::drain::Drain;
 use crate::http::client::Pools;
+use crate::resilience::ResilienceRegistry;
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
 
@@ -22,6 +23,7 @@ pub(crate) struct Shared {
     pub(crate) snapshot: ArcSwapOption<Snapshot>,
     pub(crate) loads: LoadRegistry,
     pub(crate) stats: StatsRegistry,
+    pub(crate) resilience: ResilienceRegistry,
     pub(crate) pools: Pools,
     pub(crate) drain: Drain,
     /// Addresses our listeners are bound to; passthrough never connects back to them.
@@ -35,6 +37,7 @@ impl Shared {
             snapshot: ArcSwapOption::empty(),
             loads: LoadRegistry::new(),
             stats: StatsRegistry::new(),
+            resilience: ResilienceRegistry::new(),
             pools: Pools::new(),
             drain: Drain::new(),
             bound: ArcSwap::from_pointee(Vec::new()),

@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 use parking_lot::RwLock;
 
 use crate::config::{EndpointSpec, LoadBalancer};
+use crate::resilience::{EndpointHealth, ServiceBreaker};
 
 pub(crate) mod ring;
 pub(crate) mod rng;
@@ -51,8 +52,15 @@ const COST_TIE_TOLERANCE: f64 = 1e-3;
 /// Common time base of every load's timestamps, so one clock read serves a whole pick.
 static EPOCH: OnceLock<Instant> = OnceLock::new();
 
-fn now_nanos() -> u64 {
+pub(crate) fn now_nanos() -> u64 {
     u64::try_from(EPOCH.get_or_init(Instant::now).elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// `instant` on the same time base as [`now_nanos`], for callers that already read the
+/// clock (one read per request serves every consumer).
+pub(crate) fn nanos_of(instant: Instant) -> u64 {
+    let epoch = *EPOCH.get_or_init(Instant::now);
+    u64::try_from(instant.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// Engine-lifetime registry of per-endpoint load, keyed by address.
@@ -149,6 +157,7 @@ impl EndpointLoad {
         self.in_flight.fetch_add(1, Relaxed);
         InFlight {
             load: Arc::clone(self),
+            health: None,
             started: Instant::now(),
             done: false,
         }
@@ -215,14 +224,26 @@ impl EndpointLoad {
 /// One outstanding request on an endpoint.
 pub struct InFlight {
     load: Arc<EndpointLoad>,
+    /// The endpoint's passive health, when its Service ejects outliers.
+    health: Option<Arc<EndpointHealth>>,
     started: Instant,
     done: bool,
 }
 
 impl InFlight {
-    /// Record the outcome: `success == false` for connect errors, resets and 5xx (penalises EWMA).
+    /// Record the outcome: `success == false` for connect errors, resets, timeouts and 5xx
+    /// (penalises EWMA and counts towards outlier ejection).
     pub fn finish(mut self, success: bool) {
+        if let Some(health) = &self.health {
+            health.record(success);
+        }
         self.complete(success);
+    }
+
+    /// The request never reached the endpoint (the proxy refused it first): no sample.
+    pub fn cancel(mut self) {
+        self.done = true;
+        self.load.in_flight.fetch_sub(1, Relaxed);
     }
 
     /// The endpoint this request is on.
@@ -252,6 +273,22 @@ pub struct Endpoint {
     pub addr: SocketAddr,
     pub weight: u32,
     pub load: Arc<EndpointLoad>,
+    /// Passive health, when the Service ejects outliers.
+    pub health: Option<Arc<EndpointHealth>>,
+}
+
+impl Endpoint {
+    /// Marks one request/connection started on this endpoint (see [`EndpointLoad::start`]);
+    /// its outcome also reaches the endpoint's passive health.
+    pub fn start(&self) -> InFlight {
+        let mut in_flight = self.load.start();
+        in_flight.health = self.health.clone();
+        in_flight
+    }
+
+    fn is_ejected(&self) -> bool {
+        self.health.as_ref().is_some_and(|h| h.is_ejected())
+    }
 }
 
 /// What a pick may hash on (ring_hash); other balancers ignore it.
@@ -268,6 +305,8 @@ pub struct Balancer {
     /// Indices of the endpoints with weight > 0.
     usable: Box<[u32]>,
     strategy: Strategy,
+    /// The Service's breaker when it ejects outliers: picks avoid ejected endpoints.
+    outliers: Option<Arc<ServiceBreaker>>,
 }
 
 enum Strategy {
@@ -327,6 +366,7 @@ impl Balancer {
                 addr: spec.address,
                 weight: spec.weight,
                 load: registry.get(spec.address),
+                health: None,
             })
             .collect();
         let usable: Box<[u32]> = (0..endpoints.len() as u32)
@@ -365,7 +405,27 @@ impl Balancer {
             endpoints,
             usable,
             strategy,
+            outliers: None,
         }
+    }
+
+    /// Turns on outlier ejection: `health_of` gives each endpoint's passive health under
+    /// `breaker`; picks then avoid endpoints that are ejected.
+    pub fn with_outlier_detection(
+        mut self,
+        breaker: Arc<ServiceBreaker>,
+        health_of: impl Fn(SocketAddr) -> Arc<EndpointHealth>,
+    ) -> Self {
+        for endpoint in self.endpoints.iter_mut() {
+            endpoint.health = Some(health_of(endpoint.addr));
+        }
+        self.outliers = Some(breaker);
+        self
+    }
+
+    /// How many endpoints can take traffic (weight above 0).
+    pub fn usable_count(&self) -> usize {
+        self.usable.len()
     }
 
     /// The header ring_hash hashes on, lower-case, so the data path can read it before `pick`.
@@ -376,8 +436,36 @@ impl Balancer {
         }
     }
 
-    /// `None` when the service has no endpoints (the data path answers 503).
+    /// `None` when the service has no endpoints (the data path answers 503). Ejected
+    /// endpoints are avoided while others remain; if every usable one is ejected the pick
+    /// stands (traffic to a doubtful endpoint beats none at all).
     pub fn pick(&self, ctx: &PickContext<'_>) -> Option<&Endpoint> {
+        let picked = self.pick_any(ctx)?;
+        match &self.outliers {
+            Some(breaker) if breaker.any_ejected() && picked.is_ejected() => {
+                Some(self.pick_healthy(ctx).unwrap_or(picked))
+            }
+            _ => Some(picked),
+        }
+    }
+
+    /// A few more picks by the strategy, then the first endpoint not ejected from a random
+    /// starting point (ring_hash keeps picking the same owner; this moves to the next).
+    fn pick_healthy(&self, ctx: &PickContext<'_>) -> Option<&Endpoint> {
+        for _ in 0..2 {
+            let again = self.pick_any(ctx)?;
+            if !again.is_ejected() {
+                return Some(again);
+            }
+        }
+        let len = self.usable.len();
+        let start = rng::below(len as u64) as usize;
+        (0..len)
+            .map(|i| &self.endpoints[self.usable[(start + i) % len] as usize])
+            .find(|endpoint| !endpoint.is_ejected())
+    }
+
+    fn pick_any(&self, ctx: &PickContext<'_>) -> Option<&Endpoint> {
         let index = match self.usable.len() {
             0 => return None,
             1 => self.usable[0],

@@ -12,6 +12,7 @@ use http_body::{Body, Frame, SizeHint};
 use hyper::body::Incoming;
 
 use super::client::H1Lease;
+use crate::resilience::RequestGuard;
 use crate::stats::HttpStats;
 
 pub(crate) enum ProxyBody {
@@ -33,6 +34,8 @@ pub(crate) struct Outcome {
     status: u16,
     failure: bool,
     latency: Duration,
+    /// The request's slot under its Service's `maxRequests`: in flight until the body ends.
+    _request_slot: Option<RequestGuard>,
 }
 
 impl Outcome {
@@ -41,12 +44,14 @@ impl Outcome {
         status: u16,
         failure: bool,
         latency: Duration,
+        request_slot: Option<RequestGuard>,
     ) -> Self {
         Self {
             stats,
             status,
             failure,
             latency,
+            _request_slot: request_slot,
         }
     }
 
@@ -75,6 +80,16 @@ impl UpstreamBody {
         Self {
             inner,
             outcome: Some(outcome),
+            lease,
+        }
+    }
+
+    /// A body nobody will see (the response of an attempt that is retried), read only so
+    /// its HTTP/1 connection can go back to the pool; nothing is recorded.
+    pub(crate) fn discarded(inner: Incoming, lease: Option<H1Lease>) -> Self {
+        Self {
+            inner,
+            outcome: None,
             lease,
         }
     }

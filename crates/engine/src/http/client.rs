@@ -30,7 +30,10 @@ use parking_lot::Mutex;
 use tokio::net::TcpStream;
 
 use super::forward::PoolTimeouts;
+use super::replay::RequestBody;
 use super::HttpVersion;
+use crate::resilience::breaker::{ConnectionGuard, IdleConnections};
+use crate::resilience::{Limit, ServiceBreaker};
 use crate::stats::TcpStats;
 use crate::tcp::{self, ConnectError, Metered, Peer};
 
@@ -47,6 +50,33 @@ pub(crate) enum UpstreamError {
     Connect(ConnectError),
     /// The connection failed or was reset before a response head arrived.
     Exchange(hyper::Error),
+    /// The Service's circuit breaker allowed no connection (nothing was sent).
+    Overflow(Limit),
+}
+
+/// A failed send; `unsent` holds the request when not a byte of it reached the upstream
+/// (a connect failure, a connection closed before the request was handed to it), so it
+/// can go elsewhere whatever its method or body.
+pub(crate) struct SendError {
+    pub(crate) error: UpstreamError,
+    /// Boxed: rare, and a large error would enlarge every send's result.
+    pub(crate) unsent: Option<Box<Request<RequestBody>>>,
+}
+
+impl SendError {
+    fn sent(error: UpstreamError) -> Self {
+        Self {
+            error,
+            unsent: None,
+        }
+    }
+
+    fn unsent(error: UpstreamError, req: Request<RequestBody>) -> Self {
+        Self {
+            error,
+            unsent: Some(Box::new(req)),
+        }
+    }
 }
 
 /// Where a new upstream connection counts, asked only when one is opened.
@@ -95,24 +125,26 @@ impl Pools {
     /// shape the upstream version wants (see `headers::prepare_request`). For HTTP/1 the
     /// lease must be released once the response body has ended (or dropped otherwise), and
     /// whoever reads the response body drives the connection (see [`H1Conn`]). A connection
-    /// opened for this request counts on `tcp_stats`.
+    /// opened for this request counts on `tcp_stats`, and against `breaker`'s connection
+    /// limit (at the limit the request waits, as a pending request, for one to free up).
     pub(crate) async fn send(
         &self,
         addr: SocketAddr,
         version: HttpVersion,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<(Response<Incoming>, Option<H1Lease>), UpstreamError> {
+        breaker: Option<&Arc<ServiceBreaker>>,
+    ) -> Result<(Response<Incoming>, Option<H1Lease>), SendError> {
         match version {
             HttpVersion::Http1 => {
                 let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr));
-                let (response, conn) = pool.send(req, timeouts, tcp_stats).await?;
+                let (response, conn) = pool.send(req, timeouts, tcp_stats, breaker).await?;
                 Ok((response, Some(H1Lease { pool, conn })))
             }
             HttpVersion::Http2 => {
                 let pool = self.h2.get_or_insert(addr, || H2Pool::new(addr));
-                let response = pool.send(req, timeouts.connect, tcp_stats).await?;
+                let response = pool.send(req, timeouts.connect, tcp_stats, breaker).await?;
                 Ok((response, None))
             }
         }
@@ -189,7 +221,9 @@ type H1Driver = Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>;
 /// future and the response body, so those are polled without a waker while the driver
 /// registers the task's waker with the socket.
 pub(crate) struct H1Conn {
-    sender: http1::SendRequest<Incoming>,
+    /// The connection's slot under its Service's connection limit, if it has one.
+    slot: Option<ConnectionGuard>,
+    sender: http1::SendRequest<RequestBody>,
     /// `None` once the connection has ended.
     driver: Option<H1Driver>,
     addr: SocketAddr,
@@ -226,8 +260,8 @@ impl H1Conn {
     /// the message still in it means not a byte was written: the request can go elsewhere.
     async fn exchange(
         &mut self,
-        req: Request<Incoming>,
-    ) -> Result<Response<Incoming>, TrySendError<Request<Incoming>>> {
+        req: Request<RequestBody>,
+    ) -> Result<Response<Incoming>, TrySendError<Request<RequestBody>>> {
         let mut response = pin!(self.sender.try_send_request(req));
         poll_fn(|cx| {
             let ended = self.poll_drive(cx).is_ready();
@@ -285,12 +319,19 @@ impl H1Pool {
         if !conn.is_open() {
             return;
         }
-        let mut idle = self.idle.lock();
-        if idle.len() < MAX_IDLE_PER_ENDPOINT {
-            idle.push(IdleH1 {
-                conn,
-                since: Instant::now(),
-            });
+        let breaker = conn.slot.as_ref().map(|slot| Arc::clone(slot.breaker()));
+        {
+            let mut idle = self.idle.lock();
+            if idle.len() < MAX_IDLE_PER_ENDPOINT {
+                idle.push(IdleH1 {
+                    conn,
+                    since: Instant::now(),
+                });
+            }
+        }
+        // Requests waiting for a connection of this Service may take this one.
+        if let Some(breaker) = breaker {
+            breaker.connection_freed();
         }
     }
 
@@ -315,10 +356,11 @@ impl H1Pool {
 
     async fn send(
         self: &Arc<Self>,
-        mut req: Request<Incoming>,
+        mut req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<(Response<Incoming>, H1Conn), UpstreamError> {
+        breaker: Option<&Arc<ServiceBreaker>>,
+    ) -> Result<(Response<Incoming>, H1Conn), SendError> {
         while let Some(mut conn) = self.checkout(timeouts.idle) {
             if !conn.poll_idle() {
                 continue;
@@ -332,16 +374,108 @@ impl H1Pool {
                 Err(mut e) => match e.take_message() {
                     // Closed before a byte of the request was written: try the next one.
                     Some(unsent) => req = unsent,
-                    None => return Err(UpstreamError::Exchange(e.into_error())),
+                    None => return Err(SendError::sent(UpstreamError::Exchange(e.into_error()))),
                 },
             }
         }
+        let slot = match breaker {
+            None => None,
+            Some(breaker) => match breaker.try_open_connection() {
+                Some(slot) => Some(slot),
+                // Boxed: waiting at the connection limit is rare.
+                None => match Box::pin(self.wait_for_slot(breaker, timeouts)).await {
+                    Ok(Waited::Slot(slot)) => Some(slot),
+                    Ok(Waited::Idle(mut conn)) => {
+                        return match conn.exchange(req).await {
+                            Ok(response) => Ok((response, conn)),
+                            Err(mut e) => Err(match e.take_message() {
+                                Some(unsent) => SendError::unsent(
+                                    UpstreamError::Exchange(e.into_error()),
+                                    unsent,
+                                ),
+                                None => SendError::sent(UpstreamError::Exchange(e.into_error())),
+                            }),
+                        };
+                    }
+                    Err(limit) => {
+                        return Err(SendError::unsent(UpstreamError::Overflow(limit), req))
+                    }
+                },
+            },
+        };
+        if let Some(breaker) = breaker {
+            let pool: Arc<dyn IdleConnections> = self.clone();
+            breaker.hold_idle_in(Arc::downgrade(&pool));
+        }
         // Boxed: a connect is rare next to reuse and its future would bloat every request's.
-        let mut conn = Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats)).await?;
+        let mut conn =
+            match Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats, slot)).await {
+                Ok(conn) => conn,
+                Err(error) => return Err(SendError::unsent(error, req)),
+            };
         match conn.exchange(req).await {
             Ok(response) => Ok((response, conn)),
-            Err(e) => Err(UpstreamError::Exchange(e.into_error())),
+            Err(mut e) => match e.take_message() {
+                Some(unsent) => Err(SendError::unsent(
+                    UpstreamError::Exchange(e.into_error()),
+                    unsent,
+                )),
+                None => Err(SendError::sent(UpstreamError::Exchange(e.into_error()))),
+            },
         }
+    }
+
+    /// At the Service's connection limit: waits, as a pending request, for a connection of
+    /// this endpoint to come back idle or for a slot to free up, within the connect timeout.
+    async fn wait_for_slot(
+        self: &Arc<Self>,
+        breaker: &Arc<ServiceBreaker>,
+        timeouts: PoolTimeouts,
+    ) -> Result<Waited, Limit> {
+        let deadline = Instant::now() + timeouts.connect;
+        let _pending = breaker.start_waiting()?;
+        loop {
+            let freed = breaker.freed();
+            while let Some(mut conn) = self.checkout(timeouts.idle) {
+                if !conn.poll_idle() {
+                    continue;
+                }
+                if !conn.sender.is_ready() {
+                    self.finish_in_background(conn);
+                    continue;
+                }
+                return Ok(Waited::Idle(conn));
+            }
+            if let Some(slot) = breaker.try_open_connection() {
+                return Ok(Waited::Slot(slot));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            breaker.wait_freed(freed, left).await?;
+        }
+    }
+}
+
+/// What a request waiting at the connection limit got.
+enum Waited {
+    Idle(H1Conn),
+    Slot(ConnectionGuard),
+}
+
+impl IdleConnections for H1Pool {
+    fn close_one_idle(&self, breaker: &ServiceBreaker) -> bool {
+        let closed = {
+            let mut idle = self.idle.lock();
+            let position = idle.iter().position(|entry| {
+                entry
+                    .conn
+                    .slot
+                    .as_ref()
+                    .is_some_and(|slot| std::ptr::eq(Arc::as_ptr(slot.breaker()), breaker))
+            });
+            position.map(|i| idle.swap_remove(i))
+        };
+        // Dropped outside the lock: closing gives the slot back.
+        closed.is_some()
     }
 }
 
@@ -362,6 +496,7 @@ async fn connect_h1(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
+    slot: Option<ConnectionGuard>,
 ) -> Result<H1Conn, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http1::Builder::new()
@@ -369,6 +504,7 @@ async fn connect_h1(
         .await
         .map_err(UpstreamError::Exchange)?;
     Ok(H1Conn {
+        slot,
         sender,
         // Upgrades: a 101 (WebSocket) or a 2xx to CONNECT hands the socket to the tunnel.
         driver: Some(Box::pin(connection.with_upgrades())),
@@ -380,7 +516,7 @@ async fn connect_h1(
 
 struct H2Pool {
     addr: SocketAddr,
-    current: ArcSwapOption<http2::SendRequest<Incoming>>,
+    current: ArcSwapOption<http2::SendRequest<RequestBody>>,
     /// One connect at a time; requests arriving meanwhile wait for its outcome.
     connecting: tokio::sync::Mutex<()>,
     /// Connect attempts so far and the last failure, so that requests that waited behind a
@@ -402,7 +538,7 @@ impl H2Pool {
         }
     }
 
-    fn live(&self) -> Option<http2::SendRequest<Incoming>> {
+    fn live(&self) -> Option<http2::SendRequest<RequestBody>> {
         match &*self.current.load() {
             Some(sender) if !sender.is_closed() => Some(http2::SendRequest::clone(sender)),
             _ => None,
@@ -413,20 +549,23 @@ impl H2Pool {
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+        breaker: Option<&Arc<ServiceBreaker>>,
+    ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         match self.live() {
             Some(sender) => Ok(sender),
             // Boxed: rare, and its future would bloat every request's.
-            None => Box::pin(self.connect(connect_timeout, tcp_stats)).await,
+            None => Box::pin(self.connect(connect_timeout, tcp_stats, breaker)).await,
         }
     }
 
-    /// One connect at a time per endpoint; those who waited share its outcome.
+    /// One connect at a time per endpoint; those who waited share its outcome. Under a
+    /// connection limit the connect waits (as a pending request) for a slot first.
     async fn connect(
         &self,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+        breaker: Option<&Arc<ServiceBreaker>>,
+    ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         let seen_attempts = self.attempts.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
         if let Some(sender) = self.live() {
@@ -437,8 +576,16 @@ impl H2Pool {
                 return Err(UpstreamError::Connect(failure.duplicate()));
             }
         }
+        let slot = match breaker {
+            None => None,
+            Some(breaker) => Some(
+                connection_slot(breaker, connect_timeout)
+                    .await
+                    .map_err(UpstreamError::Overflow)?,
+            ),
+        };
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        match connect_h2(self.addr, connect_timeout, tcp_stats).await {
+        match connect_h2(self.addr, connect_timeout, tcp_stats, slot).await {
             Ok(sender) => {
                 *self.last_failure.lock() = None;
                 self.current.store(Some(Arc::new(sender.clone())));
@@ -455,16 +602,20 @@ impl H2Pool {
 
     async fn send(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
-    ) -> Result<Response<Incoming>, UpstreamError> {
+        breaker: Option<&Arc<ServiceBreaker>>,
+    ) -> Result<Response<Incoming>, SendError> {
         self.last_used_ms.store(now_millis(), Ordering::Relaxed);
         let mut req = req;
         // A second try only when the first connection turned out closed before the
         // request was handed to it (the request comes back unsent).
         for retry in [true, false] {
-            let mut sender = self.sender(connect_timeout, tcp_stats).await?;
+            let mut sender = match self.sender(connect_timeout, tcp_stats, breaker).await {
+                Ok(sender) => sender,
+                Err(error) => return Err(SendError::unsent(error, req)),
+            };
             match sender.try_send_request(req).await {
                 Ok(response) => return Ok(response),
                 Err(mut e) => {
@@ -473,7 +624,15 @@ impl H2Pool {
                     }
                     match e.take_message() {
                         Some(unsent) if retry => req = unsent,
-                        _ => return Err(UpstreamError::Exchange(e.into_error())),
+                        Some(unsent) => {
+                            return Err(SendError::unsent(
+                                UpstreamError::Exchange(e.into_error()),
+                                unsent,
+                            ))
+                        }
+                        None => {
+                            return Err(SendError::sent(UpstreamError::Exchange(e.into_error())))
+                        }
                     }
                 }
             }
@@ -503,11 +662,33 @@ impl H2Pool {
     }
 }
 
+/// A slot under `breaker`'s connection limit, waiting as a pending request for up to
+/// `limit` when there is none.
+async fn connection_slot(
+    breaker: &Arc<ServiceBreaker>,
+    limit: Duration,
+) -> Result<ConnectionGuard, Limit> {
+    if let Some(slot) = breaker.try_open_connection() {
+        return Ok(slot);
+    }
+    let deadline = Instant::now() + limit;
+    let _pending = breaker.start_waiting()?;
+    loop {
+        let freed = breaker.freed();
+        if let Some(slot) = breaker.try_open_connection() {
+            return Ok(slot);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        breaker.wait_freed(freed, left).await?;
+    }
+}
+
 async fn connect_h2(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
-) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+    slot: Option<ConnectionGuard>,
+) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
@@ -517,6 +698,8 @@ async fn connect_h2(
         .await
         .map_err(UpstreamError::Exchange)?;
     tokio::spawn(async move {
+        // The connection's slot under its Service's limit ends with it.
+        let _slot = slot;
         if let Err(e) = connection.await {
             tracing::debug!(%addr, error = %e, "upstream http/2 connection ended with an error");
         }

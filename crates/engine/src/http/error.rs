@@ -4,10 +4,12 @@
 use std::fmt;
 
 use http::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use http::HeaderMap;
 use http::{Response, StatusCode};
 
 use super::body::ProxyBody;
 use super::client::UpstreamError;
+use crate::resilience::Limit;
 
 pub(crate) static MESH_ERROR: HeaderName = HeaderName::from_static("x-mesh-error");
 
@@ -32,6 +34,10 @@ pub(crate) enum ProxyError {
     NoEndpoint,
     /// 504: the route's request timeout elapsed before the response head.
     Timeout,
+    /// 429: the rule's or the port's local rate limit is exhausted.
+    RateLimited,
+    /// 503: the Service's circuit breaker refused the request at this limit.
+    CircuitOpen(Limit),
 }
 
 impl ProxyError {
@@ -44,8 +50,9 @@ impl ProxyError {
             | ProxyError::UpstreamReset
             | ProxyError::Loop => StatusCode::BAD_GATEWAY,
             ProxyError::NotImplemented => StatusCode::NOT_IMPLEMENTED,
-            ProxyError::NoEndpoint => StatusCode::SERVICE_UNAVAILABLE,
+            ProxyError::NoEndpoint | ProxyError::CircuitOpen(_) => StatusCode::SERVICE_UNAVAILABLE,
             ProxyError::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -60,6 +67,8 @@ impl ProxyError {
             ProxyError::NotImplemented => "not-implemented",
             ProxyError::NoEndpoint => "no-endpoint",
             ProxyError::Timeout => "timeout",
+            ProxyError::RateLimited => "rate-limited",
+            ProxyError::CircuitOpen(limit) => limit.reason(),
         }
     }
 
@@ -68,6 +77,7 @@ impl ProxyError {
             UpstreamError::Connect(e) if e.is_timeout() => ProxyError::ConnectTimeout,
             UpstreamError::Connect(_) => ProxyError::ConnectFailed,
             UpstreamError::Exchange(_) => ProxyError::UpstreamReset,
+            UpstreamError::Overflow(limit) => ProxyError::CircuitOpen(*limit),
         }
     }
 
@@ -83,4 +93,58 @@ impl ProxyError {
         headers.insert(MESH_ERROR.clone(), HeaderValue::from_static(self.reason()));
         response
     }
+}
+
+static GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+static GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// Is this a gRPC request (`application/grpc`, `application/grpc+proto`, ...)?
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .is_some_and(|value| value.as_bytes().starts_with(b"application/grpc"))
+}
+
+/// The answer to a request aborted by fault injection: `status` with `x-mesh-error:
+/// fault-abort`, or for gRPC a trailers-only response (HTTP 200, `grpc-status` mapped
+/// from `status`, end of stream), which is how a gRPC server reports an error without a
+/// message.
+pub(crate) fn injected_abort(status: StatusCode, grpc: bool) -> Response<ProxyBody> {
+    let abort = HeaderValue::from_static("fault-abort");
+    if !grpc {
+        let mut response = Response::new(ProxyBody::text(format!(
+            "fault injected: {}\n",
+            status.as_u16()
+        )));
+        *response.status_mut() = status;
+        let headers = response.headers_mut();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; charset=utf-8"),
+        );
+        headers.insert(MESH_ERROR.clone(), abort);
+        return response;
+    }
+    let code = crate::resilience::grpc_status_of_http(status);
+    let mut response = Response::new(ProxyBody::Empty);
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+    headers.insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(code)));
+    headers.insert(
+        GRPC_MESSAGE.clone(),
+        HeaderValue::from_str(&format!("fault injected: HTTP {}", status.as_u16())).expect("ASCII"),
+    );
+    headers.insert(MESH_ERROR.clone(), abort);
+    response
+}
+
+/// 429 from a local rate limit, with `Retry-After` (whole seconds until a token is back).
+pub(crate) fn rate_limited(wait: std::time::Duration) -> Response<ProxyBody> {
+    let seconds = crate::resilience::retry_after_seconds(wait);
+    let mut response = ProxyError::RateLimited
+        .response(format_args!("rate limit exceeded; retry after {seconds}s"));
+    response
+        .headers_mut()
+        .insert(http::header::RETRY_AFTER, HeaderValue::from(seconds));
+    response
 }

@@ -13,11 +13,14 @@ use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
-use super::client::{H1Lease, UpstreamError};
+use super::client::{H1Lease, SendError, UpstreamError};
 use super::error::ProxyError;
 use super::headers::{prepare_request, prepare_response};
+use super::replay::RequestBody;
+use super::retry::{self, Attempt, Continuation, RetryState};
 use super::HttpVersion;
 use crate::balance::InFlight;
+use crate::resilience::{RequestGuard, ServiceBreaker};
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
 use crate::stats::{HttpStats, TcpStats};
@@ -33,6 +36,12 @@ pub(crate) struct Target {
     pub(crate) in_flight: Option<InFlight>,
     /// Where a connection opened for this request counts.
     pub(crate) conn_stats: ConnStats,
+    /// When the proxy took the request on (latency counts from here, injected delays included).
+    pub(crate) started: Instant,
+    /// The rule's retry policy with what a retry needs; `None` sends exactly once.
+    pub(crate) retry: Option<Box<RetryState>>,
+    /// The request's slot under its Service's `maxRequests`, held until the response ends.
+    pub(crate) request_slot: Option<RequestGuard>,
 }
 
 /// Whose TCP metrics count an upstream connection opened for a request; looked up only
@@ -47,6 +56,14 @@ pub(crate) enum ConnStats {
 }
 
 impl ConnStats {
+    /// The circuit breaker of the Service the request goes to, if it has one.
+    pub(crate) fn breaker(&self) -> Option<&Arc<ServiceBreaker>> {
+        match self {
+            ConnStats::Endpoint(service) => service.breaker.as_ref(),
+            ConnStats::Uncounted | ConnStats::Passthrough => None,
+        }
+    }
+
     fn resolve(&self, shared: &Shared, addr: SocketAddr) -> Option<Arc<TcpStats>> {
         match self {
             ConnStats::Uncounted => None,
@@ -63,7 +80,8 @@ pub(crate) struct PoolTimeouts {
     pub(crate) idle: Duration,
 }
 
-enum Failure {
+/// Why an attempt got no response head.
+pub(crate) enum Failure {
     Upstream(UpstreamError),
     Timeout(Duration),
 }
@@ -92,20 +110,32 @@ where
             "invalid Host header",
         );
     }
+    let mut target = target;
+    let (body, retry) = match target.retry.take() {
+        // Upgrades are relayed once: their bytes cannot be replayed.
+        Some(mut state) if upgrade.is_none() => {
+            let body = state.begin(&parts, body, target.started);
+            (body, Some(state))
+        }
+        _ => (RequestBody::Incoming(body), None),
+    };
     let req = Request::from_parts(parts, body);
-    forward(shared, req, target, downstream, timeouts, upgrade).await
+    forward(shared, req, target, downstream, timeouts, upgrade, retry).await
 }
 
 /// Sends the (already prepared) request and turns the outcome into the downstream response.
 /// `upgrade` is the downstream half of an upgrade the client asked for; when the upstream
-/// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task.
+/// agrees (101, or 2xx to CONNECT) both halves are spliced in a tracked task. With a
+/// `retry` state, an outcome its policy retries continues in `retry::resume` (boxed: only
+/// requests that are retried pay for the retry loop); everything else is answered here.
 pub(crate) async fn forward(
     shared: &Arc<Shared>,
-    req: Request<Incoming>,
+    req: Request<RequestBody>,
     target: Target,
     downstream: HttpVersion,
     timeouts: PoolTimeouts,
     upgrade: Option<OnUpgrade>,
+    retry: Option<Box<RetryState>>,
 ) -> Response<ProxyBody> {
     let Target {
         addr,
@@ -114,43 +144,47 @@ pub(crate) async fn forward(
         stats,
         in_flight,
         conn_stats,
+        started,
+        retry: _,
+        request_slot,
     } = target;
     let is_connect = req.method() == Method::CONNECT;
     stats.request();
-    let started = Instant::now();
-    let tcp_stats = || conn_stats.resolve(shared, addr);
-    let sent = shared.pools.send(addr, version, req, timeouts, &tcp_stats);
-    let result = match response_timeout {
-        Some(limit) => match tokio::time::timeout(limit, sent).await {
-            Ok(result) => result.map_err(Failure::Upstream),
-            Err(_) => Err(Failure::Timeout(limit)),
-        },
-        None => sent.await.map_err(Failure::Upstream),
-    };
-    let latency = started.elapsed();
+    let result = send_attempt(
+        shared,
+        addr,
+        version,
+        req,
+        timeouts,
+        &conn_stats,
+        response_timeout,
+    )
+    .await;
 
     let (mut response, lease) = match result {
         Ok(sent) => sent,
-        Err(failure) => {
+        Err((failure, unsent)) => {
             if let Some(in_flight) = in_flight {
-                in_flight.finish(false);
+                failure.settle(in_flight);
             }
-            let (error, message) = match &failure {
-                Failure::Timeout(limit) => (
-                    ProxyError::Timeout,
-                    format!("no response from {addr} within {}ms", limit.as_millis()),
-                ),
-                Failure::Upstream(e @ UpstreamError::Connect(cause)) => (
-                    ProxyError::of_upstream(e),
-                    format!("cannot connect to {addr}: {cause}"),
-                ),
-                Failure::Upstream(e @ UpstreamError::Exchange(cause)) => (
-                    ProxyError::of_upstream(e),
-                    format!("upstream {addr} failed before responding: {cause}"),
-                ),
-            };
-            stats.response(error.status().as_u16(), true, latency);
-            return error.response(message);
+            if let Some(state) = retry {
+                if state.may_retry_failure(&failure) {
+                    let attempt = Attempt::Failed(failure, unsent);
+                    let context = Continuation {
+                        addr,
+                        version,
+                        stats,
+                        conn_stats,
+                        started,
+                        request_slot,
+                        downstream,
+                        timeouts,
+                    };
+                    return Box::pin(retry::resume(shared, state, attempt, context)).await;
+                }
+                state.finish();
+            }
+            return failure_response(&failure, addr, &stats, started);
         }
     };
 
@@ -158,7 +192,24 @@ pub(crate) async fn forward(
     if let Some(in_flight) = in_flight {
         in_flight.finish(!status.is_server_error());
     }
-    let failure = status.is_server_error() || grpc_failed(response.headers());
+    if let Some(state) = retry {
+        if state.retries_response(&response) {
+            let attempt = Attempt::RetryableResponse(response, lease);
+            let context = Continuation {
+                addr,
+                version,
+                stats,
+                conn_stats,
+                started,
+                request_slot,
+                downstream,
+                timeouts,
+            };
+            return Box::pin(retry::resume(shared, state, attempt, context)).await;
+        }
+        state.finish();
+    }
+    let latency = started.elapsed();
     let (upgraded, lease) = match upgrade {
         Some(downstream_half)
             if status == StatusCode::SWITCHING_PROTOCOLS || (is_connect && status.is_success()) =>
@@ -187,13 +238,111 @@ pub(crate) async fn forward(
         }
         _ => (false, lease),
     };
+    relay(
+        response,
+        lease,
+        stats,
+        latency,
+        downstream,
+        upgraded,
+        request_slot,
+    )
+}
+
+/// The proxy's answer when an attempt got no response head, counted on `stats`.
+pub(crate) fn failure_response(
+    failure: &Failure,
+    addr: SocketAddr,
+    stats: &HttpStats,
+    started: Instant,
+) -> Response<ProxyBody> {
+    let (error, message) = match failure {
+        Failure::Timeout(limit) => (
+            ProxyError::Timeout,
+            format!("no response from {addr} within {}ms", limit.as_millis()),
+        ),
+        Failure::Upstream(e @ UpstreamError::Connect(cause)) => (
+            ProxyError::of_upstream(e),
+            format!("cannot connect to {addr}: {cause}"),
+        ),
+        Failure::Upstream(e @ UpstreamError::Exchange(cause)) => (
+            ProxyError::of_upstream(e),
+            format!("upstream {addr} failed before responding: {cause}"),
+        ),
+        Failure::Upstream(e @ UpstreamError::Overflow(limit)) => (
+            ProxyError::of_upstream(e),
+            format!(
+                "circuit breaker open: {} reached for {addr}'s service",
+                limit.reason()
+            ),
+        ),
+    };
+    stats.response(error.status().as_u16(), true, started.elapsed());
+    error.response(message)
+}
+
+impl Failure {
+    /// Records an attempt that got no response on its endpoint's load and health: a
+    /// failure, unless the proxy's own circuit breaker stopped it before it left.
+    pub(crate) fn settle(&self, in_flight: InFlight) {
+        match self {
+            Failure::Upstream(UpstreamError::Overflow(_)) => in_flight.cancel(),
+            _ => in_flight.finish(false),
+        }
+    }
+}
+
+/// Hands an upstream response to the downstream: hop-by-hop headers stripped, the body
+/// streamed, the outcome recorded on `stats` when the body ends (gRPC trailers count),
+/// `request_slot` given back then.
+pub(crate) fn relay(
+    response: Response<Incoming>,
+    lease: Option<H1Lease>,
+    stats: Arc<HttpStats>,
+    latency: Duration,
+    downstream: HttpVersion,
+    upgraded: bool,
+    request_slot: Option<RequestGuard>,
+) -> Response<ProxyBody> {
+    let status = response.status();
+    let failure = status.is_server_error() || grpc_failed(response.headers());
     let (mut parts, body) = response.into_parts();
     prepare_response(&mut parts, downstream, upgraded);
-    let outcome = Outcome::new(stats, status.as_u16(), failure, latency);
+    let outcome = Outcome::new(stats, status.as_u16(), failure, latency, request_slot);
     Response::from_parts(
         parts,
         ProxyBody::Upstream(UpstreamBody::new(body, outcome, lease)),
     )
+}
+
+/// Sends one attempt to `addr`, bounded by `limit`; a connection opened for it counts
+/// on `conn_stats`.
+pub(crate) async fn send_attempt(
+    shared: &Shared,
+    addr: SocketAddr,
+    version: HttpVersion,
+    req: Request<RequestBody>,
+    timeouts: PoolTimeouts,
+    conn_stats: &ConnStats,
+    limit: Option<Duration>,
+) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Box<Request<RequestBody>>>)> {
+    let tcp_stats = || conn_stats.resolve(shared, addr);
+    let sent = shared.pools.send(
+        addr,
+        version,
+        req,
+        timeouts,
+        &tcp_stats,
+        conn_stats.breaker(),
+    );
+    let split = |e: SendError| (Failure::Upstream(e.error), e.unsent);
+    match limit {
+        Some(limit) => match tokio::time::timeout(limit, sent).await {
+            Ok(result) => result.map_err(split),
+            Err(_) => Err((Failure::Timeout(limit), None)),
+        },
+        None => sent.await.map_err(split),
+    }
 }
 
 /// Answers without contacting an upstream, counting the request against `stats` if any.
@@ -207,4 +356,15 @@ pub(crate) fn refuse(
         stats.response(error.status().as_u16(), true, Duration::ZERO);
     }
     error.response(message)
+}
+
+/// A request refused by a local rate limit: 429 with `Retry-After`, counted on `stats`.
+pub(crate) fn refuse_rate_limited(stats: &HttpStats, wait: Duration) -> Response<ProxyBody> {
+    stats.request();
+    stats.response(
+        StatusCode::TOO_MANY_REQUESTS.as_u16(),
+        false,
+        Duration::ZERO,
+    );
+    super::error::rate_limited(wait)
 }

@@ -2,7 +2,7 @@
 //! address, as opaque TCP or as HTTP in the version the client spoke.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
 use http::{Method, Request, Response};
@@ -11,7 +11,9 @@ use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
 use super::error::ProxyError;
-use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
+use super::forward::{
+    prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
+};
 use super::headers::upgrade_requested;
 use super::{serve, Handler, HttpVersion};
 use crate::config::Protocol;
@@ -47,7 +49,12 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream
     let forward_to = plan.listener.forward_to;
     let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
     let version = match plan.listener.protocol {
-        Protocol::Tcp => return tcp::forward(stream, forward_to, connect_timeout).await,
+        Protocol::Tcp => {
+            if admit_connection(plan) {
+                tcp::forward(stream, forward_to, connect_timeout).await;
+            }
+            return;
+        }
         Protocol::Http1 => HttpVersion::Http1,
         Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
         Protocol::Auto => {
@@ -63,8 +70,11 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream
                 Detected::Http1 => HttpVersion::Http1,
                 Detected::Http2 => HttpVersion::Http2,
                 Detected::Opaque => {
-                    let stream = Rewind::new(prefix, stream);
-                    return tcp::forward(stream, forward_to, connect_timeout).await;
+                    if admit_connection(plan) {
+                        let stream = Rewind::new(prefix, stream);
+                        tcp::forward(stream, forward_to, connect_timeout).await;
+                    }
+                    return;
                 }
             };
             let io = Rewind::new(prefix, stream);
@@ -72,6 +82,21 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream
         }
     };
     serve_http(shared, snapshot, id, Rewind::plain(stream), version).await;
+}
+
+/// An opaque TCP connection takes one token of the port's rate limit; without one it is
+/// closed before anything is forwarded (TCP has no way to say "later").
+fn admit_connection(plan: &InboundPlan) -> bool {
+    match &plan.rate_limiter {
+        Some(limiter) => {
+            let admitted = limiter.acquire().is_ok();
+            if !admitted {
+                tracing::debug!(listen = %plan.listener.listen, "inbound: connection over the rate limit closed");
+            }
+            admitted
+        }
+        None => true,
+    }
 }
 
 async fn serve_http(
@@ -114,6 +139,11 @@ impl Handler for InboundHandler {
             let Some(plan) = plan_of(snapshot, self.id) else {
                 return ProxyError::NoService.response("this listener is no longer configured");
             };
+            if let Some(limiter) = &plan.rate_limiter {
+                if let Err(wait) = limiter.acquire() {
+                    return refuse_rate_limited(&plan.http_stats, wait);
+                }
+            }
             let target = Target {
                 addr: plan.listener.forward_to,
                 version: self.version,
@@ -121,6 +151,9 @@ impl Handler for InboundHandler {
                 stats: plan.http_stats.clone(),
                 in_flight: None,
                 conn_stats: ConnStats::Uncounted,
+                started: Instant::now(),
+                retry: None,
+                request_slot: None,
             };
             let timeouts = PoolTimeouts {
                 connect: Duration::from_millis(snapshot.timeouts.connect_ms),

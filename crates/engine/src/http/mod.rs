@@ -8,6 +8,8 @@ mod forward;
 pub(crate) mod headers;
 pub(crate) mod inbound;
 pub(crate) mod outbound;
+pub(crate) mod replay;
+pub(crate) mod retry;
 mod tunnel;
 
 #[cfg(test)]

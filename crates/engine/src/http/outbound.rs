@@ -5,22 +5,26 @@
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use http::uri::Authority;
-use http::{request, Method, Request, Response};
+use http::{request, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
-use super::error::ProxyError;
-use super::forward::{prepare_and_forward, refuse, ConnStats, PoolTimeouts, Target};
+use super::error::{injected_abort, is_grpc, ProxyError};
+use super::forward::{
+    prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
+};
 use super::headers::{request_authority, upgrade_requested};
+use super::retry::{RetryContext, RetryState};
 use super::{serve, tunnel, Handler, HttpVersion};
-use crate::balance::PickContext;
+use crate::balance::{nanos_of, Endpoint, PickContext};
 use crate::config::ServiceProtocol;
 use crate::detect::{self, Detected, Rewind};
+use crate::resilience::{Faults, Limit};
 use crate::shared::Shared;
 use crate::snapshot::Snapshot;
 use crate::stats::HttpStats;
@@ -68,6 +72,15 @@ pub(super) struct OutboundHandler {
 /// What the snapshot says to do with one request.
 enum Decision {
     Forward(Target),
+    /// Fault injection: forward the target after the delay, then start counting on the
+    /// endpoint (boxed: rare, and it would enlarge every decision).
+    Delay(Box<(Target, Endpoint, Duration)>),
+    /// Fault injection: answer with `status` (after `delay`) instead of forwarding.
+    Abort {
+        stats: Arc<HttpStats>,
+        status: StatusCode,
+        delay: Option<Duration>,
+    },
     Passthrough {
         host: String,
         port: u16,
@@ -76,6 +89,11 @@ enum Decision {
         stats: Option<Arc<HttpStats>>,
         error: ProxyError,
         message: String,
+    },
+    /// The rule's rate limit: 429, a token is back after `wait`.
+    RateLimited {
+        stats: Arc<HttpStats>,
+        wait: Duration,
     },
 }
 
@@ -120,6 +138,32 @@ impl Handler for OutboundHandler {
                 )
                 .await
             }
+            Decision::Delay(delayed) => {
+                let (mut target, endpoint, delay) = *delayed;
+                Box::pin(async move {
+                    tokio::time::sleep(delay).await;
+                    target.in_flight = Some(endpoint.start());
+                    let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
+                    let tunnel = &self.tunnel;
+                    prepare_and_forward(
+                        &self.shared,
+                        parts,
+                        body,
+                        target,
+                        self.version,
+                        timeouts,
+                        upgrade,
+                        || tunnel.clone(),
+                    )
+                    .await
+                })
+                .await
+            }
+            Decision::Abort {
+                stats,
+                status,
+                delay,
+            } => Box::pin(abort(stats, status, delay, &parts)).await,
             Decision::Passthrough { host, port } => {
                 Box::pin(self.passthrough(
                     Request::from_parts(parts, body),
@@ -135,6 +179,7 @@ impl Handler for OutboundHandler {
                 error,
                 message,
             } => refuse(stats.as_deref(), error, message),
+            Decision::RateLimited { stats, wait } => refuse_rate_limited(&stats, wait),
         }
     }
 }
@@ -142,6 +187,8 @@ impl Handler for OutboundHandler {
 impl OutboundHandler {
     /// Route, backend, endpoint: everything that reads the snapshot, without awaiting.
     fn decide(&self, snapshot: &Snapshot, parts: &request::Parts) -> Decision {
+        // One clock read per request: latency, the rate limit and the retry budget share it.
+        let started = Instant::now();
         let Some(authority) =
             request_authority(parts).or(self.tunnel.as_ref().map(Authority::as_str))
         else {
@@ -180,6 +227,22 @@ impl OutboundHandler {
                 message: format!("no backend with a non-zero weight for {}", service.key),
             };
         };
+        if let Some(limiter) = &rule.rate_limiter {
+            if let Err(wait) = limiter.acquire_at(nanos_of(started)) {
+                return Decision::RateLimited {
+                    stats: backend.stats.clone(),
+                    wait,
+                };
+            }
+        }
+        let injected = rule.faults.as_ref().map(Faults::draw).unwrap_or_default();
+        if let Some(status) = injected.abort {
+            return Decision::Abort {
+                stats: backend.stats.clone(),
+                status,
+                delay: injected.delay,
+            };
+        }
         let no_endpoint = || Decision::Refuse {
             stats: Some(backend.stats.clone()),
             error: ProxyError::NoEndpoint,
@@ -187,6 +250,23 @@ impl OutboundHandler {
         };
         let Some(backend_service) = snapshot.service(&backend.service) else {
             return no_endpoint();
+        };
+        let request_slot = match &backend_service.breaker {
+            None => None,
+            Some(breaker) => match breaker.try_start_request() {
+                Some(slot) => Some(slot),
+                None => {
+                    return Decision::Refuse {
+                        stats: Some(backend.stats.clone()),
+                        error: ProxyError::CircuitOpen(Limit::Requests),
+                        message: format!(
+                            "circuit breaker open: {} requests in flight to {}",
+                            breaker.max_requests(),
+                            backend.service
+                        ),
+                    }
+                }
+            },
         };
         let balancer = &backend_service.balancer;
         let header_value = balancer
@@ -204,14 +284,34 @@ impl OutboundHandler {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        Decision::Forward(Target {
+        let retry = rule.retry.as_ref().map(|policy| {
+            RetryState::new(RetryContext {
+                policy: policy.clone(),
+                service: backend_service.clone(),
+                client_ip: Some(self.peer.ip()),
+                request_timeout: rule.request_timeout,
+                attempt_timeout: rule.backend_request_timeout,
+            })
+        });
+        let mut target = Target {
             addr: endpoint.addr,
             version: upstream_version(backend_service.spec.protocol),
             response_timeout,
             stats: backend.stats.clone(),
-            in_flight: Some(endpoint.load.start()),
+            in_flight: None,
             conn_stats: ConnStats::Endpoint(backend_service.clone()),
-        })
+            started,
+            retry,
+            request_slot,
+        };
+        match injected.delay {
+            // The endpoint's load counts from when the request really leaves.
+            Some(delay) => Decision::Delay(Box::new((target, endpoint.clone(), delay))),
+            None => {
+                target.in_flight = Some(endpoint.start());
+                Decision::Forward(target)
+            }
+        }
     }
 
     /// An authority that names no Service: straight to host:port, in the client's version.
@@ -237,6 +337,9 @@ impl OutboundHandler {
             stats,
             in_flight: None,
             conn_stats: ConnStats::Passthrough,
+            started: Instant::now(),
+            retry: None,
+            request_slot: None,
         };
         let tunnel = &self.tunnel;
         prepare_and_forward(
@@ -350,6 +453,29 @@ impl OutboundHandler {
         });
         Response::new(ProxyBody::Empty)
     }
+}
+
+/// A request aborted by fault injection: answered with `status` after `delay`, counted
+/// like any other response of its backend (latency includes the delay).
+async fn abort(
+    stats: Arc<HttpStats>,
+    status: StatusCode,
+    delay: Option<Duration>,
+    parts: &request::Parts,
+) -> Response<ProxyBody> {
+    let started = Instant::now();
+    stats.request();
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let grpc = is_grpc(&parts.headers);
+    let (recorded_status, failure) = if grpc {
+        (200, true)
+    } else {
+        (status.as_u16(), status.is_server_error())
+    };
+    stats.response(recorded_status, failure, started.elapsed());
+    injected_abort(status, grpc)
 }
 
 #[derive(Clone, Copy)]

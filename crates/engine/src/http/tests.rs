@@ -221,3 +221,36 @@ fn te_trailers_in_a_later_value_survives() {
     let values: Vec<&HeaderValue> = headers.get_all(TE).iter().collect();
     assert_eq!(values, [HeaderValue::from_static("trailers")]);
 }
+
+#[test]
+fn a_kept_request_head_comes_back_whole_and_owns_its_bytes() {
+    use super::replay::{ReplayedBody, RequestBody};
+    use super::retry::Head;
+
+    let mut secret = HeaderValue::from_static("Bearer abc");
+    secret.set_sensitive(true);
+    let original = parts(
+        Request::post("http://orders.default:80/api/items?x=1&y=%20")
+            .header("x-one", "1")
+            .header("x-many", "a")
+            .header("x-many", "b")
+            .header("authorization", secret)
+            .header("x-bytes", HeaderValue::from_bytes(b"caf\xe9").unwrap())
+            .body(())
+            .unwrap(),
+    );
+    let head = Head::of(&original);
+    let again = head.request(RequestBody::Replay(Box::new(ReplayedBody::empty())));
+    assert_eq!(again.method(), Method::POST);
+    assert_eq!(again.uri(), &original.uri);
+    assert_eq!(again.version(), original.version);
+    assert_eq!(again.headers(), &original.headers);
+    let values: Vec<_> = again.headers().get_all("x-many").iter().collect();
+    assert_eq!(values, ["a", "b"]);
+    assert!(again.headers()["authorization"].is_sensitive());
+    assert!(!again.headers()["x-one"].is_sensitive());
+    // Twice: the head is kept for every retry.
+    let third = head.request(RequestBody::Replay(Box::new(ReplayedBody::empty())));
+    assert_eq!(third.headers(), &original.headers);
+    assert_eq!(third.uri().path(), "/api/items");
+}

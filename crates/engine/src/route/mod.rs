@@ -15,6 +15,7 @@ use crate::balance::rng;
 use crate::config::{
     HeaderValueMatch, HttpMatchSpec, HttpRouteSpec, HttpRuleSpec, PathMatch, ServiceSpec,
 };
+use crate::resilience::{Faults, RateLimiter, ResilienceRegistry, RetryPolicy};
 use crate::snapshot::ConfigError;
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry};
 
@@ -45,9 +46,10 @@ impl Router {
         service: &ServiceSpec,
         routes: &[&HttpRouteSpec],
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Router, ConfigError> {
         let indexed: Vec<(usize, &HttpRouteSpec)> = routes.iter().copied().enumerate().collect();
-        Self::compile_indexed(service, &indexed, stats)
+        Self::compile_indexed(service, &indexed, stats, resilience)
     }
 
     /// Like [`Router::compile`], with each route's index in `ProxyConfig::http_routes` (in
@@ -56,6 +58,7 @@ impl Router {
         service: &ServiceSpec,
         routes: &[(usize, &HttpRouteSpec)],
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Router, ConfigError> {
         let authority = format!("{}.{}:{}", service.name, service.namespace, service.port);
         let parent_key = service.key();
@@ -90,6 +93,29 @@ impl Router {
                     matches.push(compiled);
                 }
                 check_backend_weights(&rule_path, rule)?;
+                let faults = compile_faults(&rule_path, rule)?;
+                // Per parent: each Service the route is attached to has its own bucket
+                // and budget.
+                let state_key = format!(
+                    "rule:{}/{}#{rule_index}@{parent_key}",
+                    route.namespace, route.name
+                );
+                let rate_limiter = match &rule.rate_limit {
+                    None => None,
+                    Some(spec) => Some(resilience.rate_limiter(
+                        state_key.clone(),
+                        &format!("{rule_path}.rateLimit"),
+                        spec,
+                    )?),
+                };
+                let retry = match &rule.retry {
+                    None => None,
+                    Some(spec) => Some(resilience.retry_policy(
+                        state_key,
+                        &format!("{rule_path}.retry"),
+                        spec,
+                    )?),
+                };
                 let backends: Vec<Backend> = if rule.backends.is_empty() {
                     vec![Backend {
                         service: parent_key.clone(),
@@ -106,7 +132,11 @@ impl Router {
                         })
                         .collect()
                 };
-                rules.push(Rule::new(route.name.clone(), rule, backends));
+                let mut compiled = Rule::new(route.name.clone(), rule, backends);
+                compiled.faults = faults;
+                compiled.rate_limiter = rate_limiter;
+                compiled.retry = retry;
+                rules.push(compiled);
             }
         }
         matches.sort_by_key(CompiledMatch::precedence);
@@ -161,6 +191,12 @@ pub struct Rule {
     pub route_name: String,
     pub request_timeout: Option<Duration>,
     pub backend_request_timeout: Option<Duration>,
+    /// Injected delays and aborts, if the rule has any.
+    pub faults: Option<Faults>,
+    /// The rule's token bucket, if it has a rate limit.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
+    /// The rule's retry policy and budget, if it retries.
+    pub retry: Option<Arc<RetryPolicy>>,
     backends: Vec<Backend>,
     total_weight: u64,
 }
@@ -181,6 +217,9 @@ impl Rule {
             route_name,
             request_timeout: timeout(spec.request_timeout_ms),
             backend_request_timeout: timeout(spec.backend_request_timeout_ms),
+            faults: None,
+            rate_limiter: None,
+            retry: None,
             backends,
             total_weight,
         }
@@ -225,8 +264,22 @@ pub fn validate_route(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigE
             CompiledMatch::new(&format!("{rule_path}.matches[{match_index}]"), spec)?;
         }
         check_backend_weights(&rule_path, rule)?;
+        compile_faults(&rule_path, rule)?;
+        if let Some(spec) = &rule.rate_limit {
+            RateLimiter::new(&format!("{rule_path}.rateLimit"), spec)?;
+        }
+        if let Some(spec) = &rule.retry {
+            RetryPolicy::new(&format!("{rule_path}.retry"), spec)?;
+        }
     }
     Ok(())
+}
+
+fn compile_faults(rule_path: &str, rule: &HttpRuleSpec) -> Result<Option<Faults>, ConfigError> {
+    rule.faults
+        .as_ref()
+        .map(|spec| Faults::compile(&format!("{rule_path}.faults"), spec))
+        .transpose()
 }
 
 fn check_route_name(index: usize, route: &HttpRouteSpec) -> Result<(), ConfigError> {

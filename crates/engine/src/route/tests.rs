@@ -1,5 +1,6 @@
 use super::*;
 use crate::config::{BackendRefSpec, HeaderMatch, LoadBalancer, ServiceProtocol};
+use crate::resilience::ResilienceRegistry;
 
 fn service() -> ServiceSpec {
     ServiceSpec {
@@ -9,6 +10,7 @@ fn service() -> ServiceSpec {
         protocol: ServiceProtocol::Http,
         endpoints: vec![],
         load_balancer: LoadBalancer::Ewma,
+        circuit_breaker: None,
     }
 }
 
@@ -72,7 +74,13 @@ fn header_regex(name: &str, pattern: &str) -> HeaderMatch {
 
 fn compile(routes: &[HttpRouteSpec]) -> Router {
     let refs: Vec<&HttpRouteSpec> = routes.iter().collect();
-    Router::compile(&service(), &refs, &StatsRegistry::new()).expect("routes compile")
+    Router::compile(
+        &service(),
+        &refs,
+        &StatsRegistry::new(),
+        &ResilienceRegistry::new(),
+    )
+    .expect("routes compile")
 }
 
 fn request(method: &str, uri: &str, headers: &[(&str, &str)]) -> http::request::Parts {
@@ -100,7 +108,7 @@ fn target_of(router: &Router, parts: &http::request::Parts) -> String {
 #[test]
 fn without_routes_everything_goes_to_the_service_itself() {
     let registry = StatsRegistry::new();
-    let router = Router::compile(&service(), &[], &registry).unwrap();
+    let router = Router::compile(&service(), &[], &registry, &ResilienceRegistry::new()).unwrap();
     let rule = router.select(&request("POST", "/anything?x=1", &[]));
     assert_eq!(rule.route_name, "default");
     assert_eq!(
@@ -427,8 +435,8 @@ fn backend_stats_are_labelled_per_backend_and_route_and_reused() {
     };
     let routes = [route("canary", vec![split])];
     let refs: Vec<&HttpRouteSpec> = routes.iter().collect();
-    let first = Router::compile(&service(), &refs, &registry).unwrap();
-    let second = Router::compile(&service(), &refs, &registry).unwrap();
+    let first = Router::compile(&service(), &refs, &registry, &ResilienceRegistry::new()).unwrap();
+    let second = Router::compile(&service(), &refs, &registry, &ResilienceRegistry::new()).unwrap();
     let a = &first.rules()[0].backends()[1];
     let b = &second.rules()[0].backends()[1];
     assert!(
@@ -464,9 +472,14 @@ fn backend_stats_are_labelled_per_backend_and_route_and_reused() {
 }
 
 fn compile_error(index: usize, route: HttpRouteSpec) -> ConfigError {
-    let via_router = Router::compile_indexed(&service(), &[(index, &route)], &StatsRegistry::new())
-        .err()
-        .expect("compile should fail");
+    let via_router = Router::compile_indexed(
+        &service(),
+        &[(index, &route)],
+        &StatsRegistry::new(),
+        &ResilienceRegistry::new(),
+    )
+    .err()
+    .expect("compile should fail");
     let via_validate = validate_route(index, &route).expect_err("validation should fail");
     assert_eq!(via_router, via_validate);
     assert!(

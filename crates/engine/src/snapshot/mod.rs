@@ -6,10 +6,12 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::balance::{Balancer, LoadRegistry};
+use crate::config::CircuitBreakerSpec;
 use crate::config::{
     GlobalTimeouts, HttpRouteSpec, InboundListener, OutboundListener, ProxyConfig, ServiceSpec,
     TcpOutboundListener,
 };
+use crate::resilience::{RateLimiter, ResilienceRegistry, ServiceBreaker};
 use crate::route::{self, Router};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
 
@@ -52,6 +54,8 @@ pub struct Snapshot {
     /// `orders.default.svc`, `orders.default.svc.cluster.local`) -> (port, service).
     /// Keyed by host alone so a lookup needs no `host:port` string.
     authorities: HashMap<String, Vec<(u16, Arc<ServiceRuntime>)>>,
+    /// Breaker limits this snapshot brings, applied by [`Snapshot::activate`].
+    breaker_limits: Vec<(Arc<ServiceBreaker>, CircuitBreakerSpec, u32)>,
 }
 
 pub struct InboundPlan {
@@ -60,12 +64,16 @@ pub struct InboundPlan {
     pub http_stats: Arc<HttpStats>,
     /// direction inbound, target_addr = forward_to.
     pub tcp_stats: Arc<TcpStats>,
+    /// The port's token bucket, if it has a rate limit.
+    pub rate_limiter: Option<Arc<RateLimiter>>,
 }
 
 pub struct ServiceRuntime {
     pub key: String,
     pub spec: ServiceSpec,
     pub balancer: Balancer,
+    /// Limits and outlier ejection, if the Service has a circuit breaker.
+    pub breaker: Option<Arc<ServiceBreaker>>,
     pub router: Router,
     /// One TCP stats handle per endpoint address (direction outbound).
     tcp_stats: HashMap<SocketAddr, Arc<TcpStats>>,
@@ -84,12 +92,14 @@ impl Snapshot {
     /// is valid: it answers 503, which is how an operator drains it.
     ///
     /// On success, load state of endpoints and services no config names any more is
-    /// dropped from `loads` (see [`LoadRegistry::retain`]).
+    /// dropped from `loads` (see [`LoadRegistry::retain`]), and resilience state nothing
+    /// uses from `resilience`.
     pub fn compile(
         config: &ProxyConfig,
         version: u64,
         loads: &LoadRegistry,
         stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
     ) -> Result<Snapshot, ConfigError> {
         validate::timeouts(&config.timeouts)?;
         let service_index = validate::services(&config.services)?;
@@ -113,14 +123,36 @@ impl Snapshot {
 
         let mut services = HashMap::with_capacity(config.services.len());
         let mut ordered = Vec::with_capacity(config.services.len());
-        for spec in &config.services {
+        let mut breaker_limits = Vec::new();
+        for (index, spec) in config.services.iter().enumerate() {
             let key = spec.key();
             let routes = routes_by_parent
                 .get(key.as_str())
                 .map_or(&[][..], Vec::as_slice);
+            let mut balancer = Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads);
+            let breaker = match &spec.circuit_breaker {
+                None => None,
+                Some(limits) => {
+                    let usable = u32::try_from(balancer.usable_count()).unwrap_or(u32::MAX);
+                    let breaker = resilience.breaker(
+                        &key,
+                        &format!("services[{index}].circuitBreaker"),
+                        limits,
+                        usable,
+                    )?;
+                    breaker_limits.push((breaker.clone(), limits.clone(), usable));
+                    if limits.consecutive_failures > 0 {
+                        balancer = balancer.with_outlier_detection(breaker.clone(), |addr| {
+                            resilience.endpoint_health(&breaker, addr)
+                        });
+                    }
+                    Some(breaker)
+                }
+            };
             let runtime = Arc::new(ServiceRuntime {
-                balancer: Balancer::new(&spec.load_balancer, &key, &spec.endpoints, loads),
-                router: Router::compile_indexed(spec, routes, stats)?,
+                balancer,
+                breaker,
+                router: Router::compile_indexed(spec, routes, stats, resilience)?,
                 tcp_stats: spec
                     .endpoints
                     .iter()
@@ -141,10 +173,17 @@ impl Snapshot {
             services.insert(key, runtime);
         }
 
-        let inbound = config
-            .inbound
-            .iter()
-            .map(|listener| InboundPlan {
+        let mut inbound = Vec::with_capacity(config.inbound.len());
+        for (i, listener) in config.inbound.iter().enumerate() {
+            let rate_limiter = match &listener.rate_limit {
+                None => None,
+                Some(spec) => Some(resilience.rate_limiter(
+                    format!("inbound[{i}]:{}", listener.listen),
+                    &format!("inbound[{i}].rateLimit"),
+                    spec,
+                )?),
+            };
+            inbound.push(InboundPlan {
                 http_stats: stats.http(HttpLabels {
                     direction: Direction::Inbound,
                     authority: listener.listen.to_string(),
@@ -158,9 +197,10 @@ impl Snapshot {
                     target_addr: listener.forward_to.to_string(),
                     tls: false,
                 }),
+                rate_limiter,
                 listener: listener.clone(),
-            })
-            .collect();
+            });
+        }
 
         let addresses: HashSet<SocketAddr> = config
             .services
@@ -169,6 +209,7 @@ impl Snapshot {
             .collect();
         loads.retain(&addresses);
         loads.retain_cursors(&services.keys().map(String::as_str).collect());
+        resilience.retain_used();
 
         Ok(Snapshot {
             version,
@@ -179,7 +220,16 @@ impl Snapshot {
             tcp_outbound: config.tcp_outbound.clone(),
             authorities: authorities(&ordered),
             services,
+            breaker_limits,
         })
+    }
+
+    /// Puts the snapshot's breaker limits in force; called as the snapshot is swapped in
+    /// (breakers are shared with the snapshot in force until then).
+    pub fn activate(&self) {
+        for (breaker, limits, endpoints) in &self.breaker_limits {
+            breaker.configure(limits, *endpoints);
+        }
     }
 
     pub fn service(&self, key: &str) -> Option<&Arc<ServiceRuntime>> {

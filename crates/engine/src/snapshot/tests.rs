@@ -3,6 +3,7 @@ use crate::config::{
     BackendRefSpec, EndpointSpec, HttpMatchSpec, HttpRuleSpec, LoadBalancer, PathMatch, Protocol,
     ServiceProtocol,
 };
+use crate::resilience::ResilienceRegistry;
 use std::collections::BTreeMap;
 
 fn addr(s: &str) -> SocketAddr {
@@ -24,6 +25,7 @@ fn service(namespace: &str, name: &str, port: u16, endpoints: &[&str]) -> Servic
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,
+        circuit_breaker: None,
     }
 }
 
@@ -62,6 +64,7 @@ fn inbound(listen: &str, forward_to: &str) -> InboundListener {
         forward_to: addr(forward_to),
         protocol: Protocol::Auto,
         service: "web".into(),
+        rate_limit: None,
     }
 }
 
@@ -99,7 +102,13 @@ fn valid_config() -> ProxyConfig {
 }
 
 fn compile(config: &ProxyConfig) -> Result<Snapshot, ConfigError> {
-    Snapshot::compile(config, 1, &LoadRegistry::new(), &StatsRegistry::new())
+    Snapshot::compile(
+        config,
+        1,
+        &LoadRegistry::new(),
+        &StatsRegistry::new(),
+        &ResilienceRegistry::new(),
+    )
 }
 
 fn error_of(config: &ProxyConfig) -> ConfigError {
@@ -115,7 +124,8 @@ fn error_of(config: &ProxyConfig) -> ConfigError {
 fn a_valid_config_compiles_into_runtime_state() {
     let loads = LoadRegistry::new();
     let stats = StatsRegistry::new();
-    let snapshot = Snapshot::compile(&valid_config(), 7, &loads, &stats).unwrap();
+    let resilience = ResilienceRegistry::new();
+    let snapshot = Snapshot::compile(&valid_config(), 7, &loads, &stats, &resilience).unwrap();
     assert_eq!(snapshot.version, 7);
     assert_eq!(snapshot.source, "mesh.yaml");
     assert_eq!(snapshot.services().count(), 3);
@@ -181,7 +191,8 @@ fn a_valid_config_compiles_into_runtime_state() {
 fn load_state_and_counters_survive_a_recompile() {
     let loads = LoadRegistry::new();
     let stats = StatsRegistry::new();
-    let first = Snapshot::compile(&valid_config(), 1, &loads, &stats).unwrap();
+    let resilience = ResilienceRegistry::new();
+    let first = Snapshot::compile(&valid_config(), 1, &loads, &stats, &resilience).unwrap();
     let endpoint = &first
         .service("default/orders")
         .unwrap()
@@ -189,7 +200,7 @@ fn load_state_and_counters_survive_a_recompile() {
         .endpoints()[0];
     let _in_flight = endpoint.load.start();
     first.inbound[0].http_stats.request();
-    let second = Snapshot::compile(&valid_config(), 2, &loads, &stats).unwrap();
+    let second = Snapshot::compile(&valid_config(), 2, &loads, &stats, &resilience).unwrap();
     let again = &second
         .service("default/orders")
         .unwrap()
@@ -206,17 +217,18 @@ fn load_state_and_counters_survive_a_recompile() {
 fn endpoints_no_config_names_are_forgotten_once_unused() {
     let loads = LoadRegistry::new();
     let stats = StatsRegistry::new();
-    let first = Snapshot::compile(&valid_config(), 1, &loads, &stats).unwrap();
+    let resilience = ResilienceRegistry::new();
+    let first = Snapshot::compile(&valid_config(), 1, &loads, &stats, &resilience).unwrap();
     let mut smaller = valid_config();
     smaller.services[0].endpoints.truncate(1);
-    let second = Snapshot::compile(&smaller, 2, &loads, &stats).unwrap();
+    let second = Snapshot::compile(&smaller, 2, &loads, &stats, &resilience).unwrap();
     assert_eq!(
         loads.endpoint_count(),
         4,
         "the old snapshot still uses 127.0.0.1:18081"
     );
     drop(first);
-    let _third = Snapshot::compile(&smaller, 3, &loads, &stats).unwrap();
+    let _third = Snapshot::compile(&smaller, 3, &loads, &stats, &resilience).unwrap();
     assert_eq!(loads.endpoint_count(), 3);
     drop(second);
 }

@@ -58,6 +58,12 @@ pub(super) fn services(services: &[ServiceSpec]) -> Result<HashMap<String, usize
             ));
         }
         endpoints(i, service)?;
+        if let Some(limits) = &service.circuit_breaker {
+            crate::resilience::ServiceBreaker::validate(
+                &format!("services[{i}].circuitBreaker"),
+                limits,
+            )?;
+        }
         if let LoadBalancer::RingHash {
             header: Some(header),
         } = &service.load_balancer

@@ -109,6 +109,7 @@ impl StatsRegistry {
             .map(|(labels, stats)| HttpStatsEntry {
                 labels: labels.clone(),
                 requests: stats.requests.load(Relaxed),
+                retries: RetryResult::ALL.map(|r| (r, stats.retries[r as usize].load(Relaxed))),
                 responses: stats.read_responses(),
             })
             .collect();
@@ -125,7 +126,11 @@ impl StatsRegistry {
                 write_bytes: stats.write_bytes.load(Relaxed),
             })
             .collect();
-        StatsSnapshot { http, tcp }
+        StatsSnapshot {
+            http,
+            tcp,
+            ..StatsSnapshot::default()
+        }
     }
 }
 
@@ -140,9 +145,44 @@ fn get_or_insert<K: Ord, V>(
     Arc::clone(map.write().entry(key).or_insert_with(|| Arc::new(make())))
 }
 
+/// What became of a retry the policy wanted to make (`retry_total`'s `result` label).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RetryResult {
+    /// The request was sent again.
+    Retried,
+    /// The retry budget was spent: the failure went to the client as it was.
+    BudgetExhausted,
+    /// The body could not be sent again (too large, or still streaming), or the method
+    /// is not retried after the request may have reached the upstream.
+    NotReplayable,
+    /// Every attempt the policy allows was made.
+    AttemptsExhausted,
+}
+
+impl RetryResult {
+    pub const ALL: [RetryResult; 4] = [
+        RetryResult::Retried,
+        RetryResult::BudgetExhausted,
+        RetryResult::NotReplayable,
+        RetryResult::AttemptsExhausted,
+    ];
+
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RetryResult::Retried => "retried",
+            RetryResult::BudgetExhausted => "budget_exhausted",
+            RetryResult::NotReplayable => "not_replayable",
+            RetryResult::AttemptsExhausted => "attempts_exhausted",
+        }
+    }
+}
+
 /// Request and per-status response counters of one HTTP label set.
 pub struct HttpStats {
     requests: AtomicU64,
+    /// Indexed by `RetryResult as usize`.
+    retries: [AtomicU64; 4],
     /// Indexed by `status / 100`; each block by `status % 100`, then by the failure flag.
     /// Blocks and entries are created on first use and never removed, so recording is
     /// lock-free and a label set only pays for the statuses it has seen.
@@ -161,12 +201,17 @@ impl HttpStats {
     fn new() -> Self {
         Self {
             requests: AtomicU64::new(0),
+            retries: [const { AtomicU64::new(0) }; 4],
             classes: [const { OnceLock::new() }; STATUS_CLASSES],
         }
     }
 
     pub fn request(&self) {
         self.requests.fetch_add(1, Relaxed);
+    }
+
+    pub fn retry(&self, result: RetryResult) {
+        self.retries[result as usize].fetch_add(1, Relaxed);
     }
 
     /// `failure` per Linkerd: 5xx, or a gRPC status other than OK, or the stream failed.
@@ -266,12 +311,18 @@ impl Drop for TcpConnGuard {
 pub struct StatsSnapshot {
     pub http: Vec<HttpStatsEntry>,
     pub tcp: Vec<TcpStatsEntry>,
+    /// Circuit breakers of the Services that have one (filled by `Engine::stats`).
+    pub breakers: Vec<crate::resilience::BreakerStats>,
+    /// Passive health of the endpoints of those Services that eject outliers.
+    pub endpoint_health: Vec<crate::resilience::EndpointHealthStats>,
 }
 
 #[derive(Clone, Debug)]
 pub struct HttpStatsEntry {
     pub labels: HttpLabels,
     pub requests: u64,
+    /// `retry_total` by result.
+    pub retries: [(RetryResult, u64); 4],
     pub responses: Vec<ResponseStatsEntry>,
 }
 

@@ -145,9 +145,20 @@ pub(crate) async fn forward_to_service<C>(
         return;
     };
     let target = endpoint.addr;
+    // A TCP Service's connection limit counts the proxied connections themselves.
+    let _slot = match &service.breaker {
+        None => None,
+        Some(breaker) => match breaker.try_open_connection() {
+            Some(slot) => Some(slot),
+            None => {
+                tracing::debug!(service = %service.key, "tcp: circuit breaker at maxConnections; closing the client connection");
+                return;
+            }
+        },
+    };
     let open = shared.endpoint_tcp_stats(service, target).open();
     let client = Metered::new(client, Some(open), Peer::Client);
-    let in_flight = endpoint.load.start();
+    let in_flight = endpoint.start();
     let upstream = match connect(target, connect_timeout).await {
         Ok(upstream) => {
             in_flight.finish(true);

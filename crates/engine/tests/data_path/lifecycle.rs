@@ -20,6 +20,7 @@ fn inbound_at(listen: &str, forward_to: SocketAddr) -> InboundListener {
         forward_to,
         protocol: Protocol::Auto,
         service: "default/app".into(),
+        rate_limit: None,
     }
 }
 

@@ -3,5 +3,6 @@
 mod inbound;
 mod lifecycle;
 mod outbound;
+mod resilience;
 mod support;
 mod tcp;

@@ -67,6 +67,7 @@ pub fn inbound(forward_to: SocketAddr, protocol: Protocol) -> InboundListener {
         forward_to,
         protocol,
         service: "default/app".into(),
+        rate_limit: None,
     }
 }
 
@@ -85,6 +86,7 @@ pub fn service(name: &str, protocol: ServiceProtocol, endpoints: &[SocketAddr]) 
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,
+        circuit_breaker: None,
     }
 }
 
@@ -468,4 +470,18 @@ pub fn responses(entry: &mesh_engine::stats::HttpStatsEntry, status: u16, failur
         .filter(|r| r.status_code == status && r.failure == failure)
         .map(|r| r.count)
         .sum()
+}
+
+/// An HTTPRoute `name` with one rule, attached to the Service `parent` (`namespace/name`).
+pub fn one_rule_route(
+    name: &str,
+    parent: &str,
+    rule: mesh_engine::config::HttpRuleSpec,
+) -> mesh_engine::config::HttpRouteSpec {
+    mesh_engine::config::HttpRouteSpec {
+        name: name.into(),
+        namespace: "default".into(),
+        parents: vec![parent.into()],
+        rules: vec![rule],
+    }
 }
