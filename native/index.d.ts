@@ -57,6 +57,20 @@ export declare class BindingEngine {
    * naming the field on a bad config or a listener that cannot bind; the old config stays.
    */
   apply(config: BindingProxyConfig): number
+  /**
+   * Serves inbound mTLS with the certificate and trust bundle `identity` holds now (the
+   * key stays in Rust). Call again after each `install` or `updateTrustBundle`: new
+   * handshakes use the new certificate, open connections keep theirs. Throws if the
+   * identity has no certificate installed yet.
+   */
+  setIdentity(identity: BindingWorkloadIdentity): void
+  /**
+   * Forgets the identity: strict ports refuse every connection, permissive ones take
+   * plaintext only.
+   */
+  clearIdentity(): void
+  /** The SPIFFE id inbound mTLS is served with, or null. */
+  get identity(): string | null
   /** The version in force; 0 before the first apply. */
   get version(): number
   listeners(): Array<BindingListener>
@@ -252,6 +266,8 @@ export interface BindingHttpStats {
   dstService: string
   route: string
   tls: boolean
+  /** Inbound over mTLS: the client's SPIFFE id; "" otherwise. */
+  clientId: string
   requests: number
   responses: Array<BindingResponseStats>
   retries: BindingRetryStats
@@ -266,6 +282,13 @@ export interface BindingInbound {
   service: string
   /** HTTP requests over it get 429; opaque TCP connections over it are closed. */
   rateLimit?: BindingRateLimit
+  /**
+   * Mesh mTLS on the port (default permissive: mTLS for TLS clients once the proxy
+   * holds an identity, plaintext for the rest). Ignored when `tls` is set.
+   */
+  mtls?: 'strict' | 'permissive' | 'off'
+  /** Ingress TLS termination with a user-given certificate; plaintext is refused. */
+  tls?: BindingServerTls
 }
 
 /** A certificate the CA issued. */
@@ -349,6 +372,15 @@ export interface BindingRetryStats {
   attemptsExhausted: number
 }
 
+/**
+ * PEM files of an ingress port's certificate (with its intermediates) and key, read by
+ * the engine when the config is applied.
+ */
+export interface BindingServerTls {
+  certificateFile: string
+  keyFile: string
+}
+
 export interface BindingService {
   name: string
   namespace: string
@@ -368,6 +400,7 @@ export interface BindingStats {
   tcp: Array<BindingTcpStats>
   circuitBreakers: Array<BindingCircuitBreakerStats>
   endpointHealth: Array<BindingEndpointHealthStats>
+  tlsRefusals: Array<BindingTlsRefusalStats>
 }
 
 export interface BindingTcpOutbound {
@@ -381,6 +414,8 @@ export interface BindingTcpStats {
   dstService: string
   targetAddr: string
   tls: boolean
+  /** Inbound over mTLS: the client's SPIFFE id; "" otherwise. */
+  clientId: string
   openTotal: number
   openConnections: number
   closeTotal: number
@@ -392,6 +427,15 @@ export interface BindingTimeouts {
   detectMs?: number
   connectMs?: number
   poolIdleMs?: number
+}
+
+/** Connections an inbound port closed before serving them (`inbound_tls_refused_total`). */
+export interface BindingTlsRefusalStats {
+  /** The port's listen address, as in its HTTP metrics. */
+  authority: string
+  dstService: string
+  reason: 'plaintext' | 'no_identity' | 'handshake'
+  count: number
 }
 
 /** The engine crate's version. */

@@ -13,7 +13,7 @@ describe('compileProxyConfig', () => {
     const config = compileProxyConfig(loadResourcesFromFileSync(file).resources, { source: '/etc/mesh/mesh.yaml' })
     expect(config).toEqual({
       source: '/etc/mesh/mesh.yaml',
-      inbound: [{ listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'default/web' }],
+      inbound: [{ listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'default/web', mtls: 'permissive' }],
       outbound: { listen: '127.0.0.1:4140', passthrough: true },
       tcpOutbound: [{ listen: '127.0.0.1:15432', service: 'default/postgres' }],
       services: [
@@ -80,7 +80,8 @@ namespace: shop
 inbound:
   - { port: 4143, forwardTo: 127.0.0.1:8080 }
   - { port: 0, address: "::1", forwardTo: "[::1]:8081", protocol: grpc, mtls: off }
-  - { port: 4144, address: 127.0.0.1, forwardTo: 127.0.0.1:5432, protocol: tcp }
+  - { port: 4144, address: 127.0.0.1, forwardTo: 127.0.0.1:5432, protocol: tcp, mtls: strict }
+  - { port: 8443, forwardTo: 127.0.0.1:8080, tls: { certificate: /etc/tls/shop.crt, key: /etc/tls/shop.key } }
 outbound:
   listen: 127.0.0.1:0
   passthrough: false
@@ -90,8 +91,15 @@ poolIdleTimeout: 1m
 `)
     expect(config.inbound).toEqual([
       { listen: '0.0.0.0:4143', forwardTo: '127.0.0.1:8080', protocol: 'auto', service: 'shop/api' },
-      { listen: '[::1]:0', forwardTo: '[::1]:8081', protocol: 'grpc', service: 'shop/api' },
-      { listen: '127.0.0.1:4144', forwardTo: '127.0.0.1:5432', protocol: 'tcp', service: 'shop/api' },
+      { listen: '[::1]:0', forwardTo: '[::1]:8081', protocol: 'grpc', service: 'shop/api', mtls: 'off' },
+      { listen: '127.0.0.1:4144', forwardTo: '127.0.0.1:5432', protocol: 'tcp', service: 'shop/api', mtls: 'strict' },
+      {
+        listen: '0.0.0.0:8443',
+        forwardTo: '127.0.0.1:8080',
+        protocol: 'auto',
+        service: 'shop/api',
+        tls: { certificateFile: '/etc/tls/shop.crt', keyFile: '/etc/tls/shop.key' },
+      },
     ])
     expect(config.outbound).toEqual({ listen: '127.0.0.1:0', passthrough: false })
     expect(config.timeouts).toEqual({ detectMs: 250, connectMs: 1500, poolIdleMs: 60_000 })

@@ -16,7 +16,6 @@ const FIXTURES = join(__dirname, '..', 'fixtures', 'config')
 const SPEC_EXAMPLE = join(FIXTURES, 'spec-example.yaml')
 
 const SPEC_EXAMPLE_WARNINGS = [
-  'document 1 (Proxy "web"): inbound[0].mtls: accepted but not enforced in this version',
   'document 2 (Service "orders"): healthCheck: accepted but not enforced in this version',
   'document 4 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version',
 ]

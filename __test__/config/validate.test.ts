@@ -245,6 +245,36 @@ describe('HTTPRoute checks', () => {
   })
 })
 
+describe('ingress TLS on an inbound port', () => {
+  const withInbound = (fields: Record<string, unknown>) => proxy({ inbound: [{ port: 4143, forwardTo: '127.0.0.1:8080', ...fields }] })
+  const inboundErrors = (fields: Record<string, unknown>) =>
+    configErrors(() => validateResources([withInbound(fields)], { fileLabel: 'mesh.yaml' }))
+
+  it('takes a certificate and a key file', () => {
+    for (const extra of [{}, { mtls: 'off' }]) {
+      const { resources, warnings } = validateResources([withInbound({ tls: { certificate: 'server.crt', key: 'server.key' }, ...extra })], {
+        fileLabel: 'mesh.yaml',
+      })
+      expect(warnings).toEqual([])
+      expect((resources[0] as { inbound: { tls?: unknown }[] }).inbound[0]!.tls).toEqual({ certificate: 'server.crt', key: 'server.key' })
+    }
+  })
+
+  it('names a missing or empty file and refuses mesh mTLS on the same port', () => {
+    expect(inboundErrors({ tls: { certificate: 'server.crt' } })).toEqual([at(1, 'Proxy "web"', 'inbound[0].tls.key: required field is missing (expected a file path)')])
+    expect(inboundErrors({ tls: { certificate: '', key: 'k' } })).toEqual([
+      at(1, 'Proxy "web"', 'inbound[0].tls.certificate: expected a file path, got ""'),
+    ])
+    expect(inboundErrors({ tls: { certificate: 'c', key: 'k' }, mtls: 'strict' })).toEqual([
+      at(
+        1,
+        'Proxy "web"',
+        'inbound[0].mtls: a port with tls terminates TLS for clients outside the mesh and cannot also take mesh mTLS; remove mtls or set it to off',
+      ),
+    ])
+  })
+})
+
 describe('fields accepted but not enforced', () => {
   const WARNING = 'accepted but not enforced in this version'
 
@@ -258,11 +288,9 @@ describe('fields accepted but not enforced', () => {
     ])
   })
 
-  it('warn for mtls other than off, and not at all for a plain config', () => {
+  it('no longer warn for mtls, which the engine enforces', () => {
     const inbound = (mtls?: string) => validateResources([proxy({ inbound: [{ port: 4143, forwardTo: '127.0.0.1:8080', ...(mtls ? { mtls } : {}) }] })], { fileLabel: 'mesh.yaml' }).warnings
-    expect(inbound('off')).toEqual([])
-    expect(inbound()).toEqual([])
-    expect(inbound('strict')).toEqual([at(1, 'Proxy "web"', `inbound[0].mtls: ${WARNING}`)])
+    for (const mode of ['off', 'permissive', 'strict', undefined]) expect(inbound(mode)).toEqual([])
   })
 
   it('are still validated in full', () => {

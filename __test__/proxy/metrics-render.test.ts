@@ -19,6 +19,7 @@ const stats: BindingStats = {
       dstService: 'default/orders-v2',
       route: 'orders-canary',
       tls: false,
+      clientId: '',
       requests: 7,
       retries: { retried: 3, budgetExhausted: 1, notReplayable: 0, attemptsExhausted: 2 },
       responses: [
@@ -34,7 +35,19 @@ const stats: BindingStats = {
       dstService: 'we"ird\\name\nx',
       route: 'default',
       tls: true,
+      clientId: '',
       requests: 0,
+      retries: { retried: 0, budgetExhausted: 0, notReplayable: 0, attemptsExhausted: 0 },
+      responses: [],
+    },
+    {
+      direction: 'inbound',
+      authority: '0.0.0.0:4143',
+      dstService: 'default/orders',
+      route: 'default',
+      tls: true,
+      clientId: 'spiffe://mesh.local/ns/shop/sa/web',
+      requests: 4,
       retries: { retried: 0, budgetExhausted: 0, notReplayable: 0, attemptsExhausted: 0 },
       responses: [],
     },
@@ -45,6 +58,7 @@ const stats: BindingStats = {
       dstService: 'default/postgres',
       targetAddr: '127.0.0.1:5432',
       tls: false,
+      clientId: '',
       openTotal: 3,
       openConnections: 1,
       closeTotal: 2,
@@ -68,6 +82,10 @@ const stats: BindingStats = {
   endpointHealth: [
     { dstService: 'default/orders', targetAddr: '127.0.0.1:18080', ejected: true, ejectionsTotal: 2 },
     { dstService: 'default/orders', targetAddr: '127.0.0.1:18081', ejected: false, ejectionsTotal: 0 },
+  ],
+  tlsRefusals: [
+    { authority: '0.0.0.0:4143', dstService: 'default/orders', reason: 'plaintext', count: 3 },
+    { authority: '0.0.0.0:4143', dstService: 'default/orders', reason: 'handshake', count: 1 },
   ],
 }
 
@@ -103,8 +121,9 @@ describe('renderEngineStats', () => {
       'tcp_close_total counter',
       'tcp_read_bytes_total counter',
       'tcp_write_bytes_total counter',
+      'inbound_tls_refused_total counter',
     ])
-    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(13)
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(14)
     expect(text.endsWith('\n')).toBe(true)
   })
 
@@ -168,6 +187,18 @@ describe('renderEngineStats', () => {
     expect(
       sampleValue(text, 'request_total{direction="inbound",authority="0.0.0.0:4143",dst_service="we\\"ird\\\\name\\nx",route="default",tls="true"}'),
     ).toBe('0')
+  })
+
+  it('adds client_id to mTLS series only, and renders TLS refusals', () => {
+    expect(
+      sampleValue(
+        text,
+        'request_total{direction="inbound",authority="0.0.0.0:4143",dst_service="default/orders",route="default",tls="true",client_id="spiffe://mesh.local/ns/shop/sa/web"}',
+      ),
+    ).toBe('4')
+    expect(text.split('\n').filter((l) => l.includes('client_id=')).length).toBe(1)
+    expect(sampleValue(text, 'inbound_tls_refused_total{authority="0.0.0.0:4143",dst_service="default/orders",reason="plaintext"}')).toBe('3')
+    expect(sampleValue(text, 'inbound_tls_refused_total{authority="0.0.0.0:4143",dst_service="default/orders",reason="handshake"}')).toBe('1')
   })
 
   it('renders the TCP families', () => {

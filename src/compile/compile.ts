@@ -84,6 +84,8 @@ function compileInbound(proxy: ProxyResource): BindingInbound[] {
     protocol: inbound.protocol,
     service: `${proxy.namespace}/${proxy.name}`,
     ...(inbound.rateLimit !== undefined ? { rateLimit: compileRateLimit(inbound.rateLimit) } : {}),
+    ...(inbound.mtls !== undefined ? { mtls: inbound.mtls } : {}),
+    ...(inbound.tls !== undefined ? { tls: { certificateFile: inbound.tls.certificate, keyFile: inbound.tls.key } } : {}),
   }))
 }
 

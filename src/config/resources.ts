@@ -43,6 +43,7 @@ import {
   type RateLimit,
   type ResourceKind,
   type RetryPolicy,
+  type ServerTls,
   type ServiceRef,
   type ServiceResource,
   type TCPRouteResource,
@@ -189,17 +190,30 @@ const rateLimit: Schema<RateLimit> = map(rateLimitFields, (r) => ({
 
 // ---------------------------------------------------------------- Proxy
 
+/** PEM files are read by the proxy when the config is applied (errors name the file then). */
+const serverTls = object<ServerTls>({
+  certificate: required(string({ expected: 'a file path' })),
+  key: required(string({ expected: 'a file path' })),
+})
+
 const inboundPort = object<InboundPort>(
   {
     port: required(listenPort),
     address: withDefault(ipAddress, '0.0.0.0'),
     forwardTo: required(destinationAddress),
     protocol: withDefault(oneOf(INBOUND_PROTOCOLS), 'auto'),
-    mtls: notEnforced(optional(oneOf(MTLS_MODES)), (mode) => mode !== 'off'),
+    mtls: optional(oneOf(MTLS_MODES)),
+    tls: optional(serverTls),
     rateLimit: optional(rateLimit),
   },
   {
     check: (inbound, path, ctx) => {
+      if (inbound.tls !== undefined && inbound.mtls !== undefined && inbound.mtls !== 'off') {
+        ctx.error(
+          [...path, 'mtls'],
+          `a port with tls terminates TLS for clients outside the mesh and cannot also take mesh mTLS; remove mtls or set it to off`,
+        )
+      }
       // Forwarding to the listener itself would loop; a remote IP on the same port is fine.
       const target = parseHostPort(inbound.forwardTo)
       const reachesListener =

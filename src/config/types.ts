@@ -40,15 +40,30 @@ export interface InboundPort {
   /** Default `auto`. */
   protocol: InboundProtocol
   /**
-   * Absent: the mesh default (permissive once the proxy holds an identity). Anything but
-   * `off` is not enforced in this version (a warning); traffic is plaintext.
+   * Mesh mTLS. `strict`: only mTLS clients whose certificate the trust bundle verifies
+   * (every connection is refused while the proxy holds no identity); `permissive`: a TLS
+   * ClientHello gets mTLS once the proxy holds an identity, anything else plaintext;
+   * `off`: plaintext. Absent: permissive.
    */
   mtls?: MtlsMode
+  /**
+   * Ingress TLS termination for clients outside the mesh, with a user-given certificate;
+   * no client certificate is asked and plaintext is refused. Excludes `mtls` (but off).
+   */
+  tls?: ServerTls
   /**
    * Local rate limit of the port: HTTP requests over it are answered 429 with
    * Retry-After; opaque TCP connections over it are closed.
    */
   rateLimit?: RateLimit
+}
+
+/** A server certificate of the user's: PEM files, read by the proxy. */
+export interface ServerTls {
+  /** The certificate, followed by its intermediates. */
+  certificate: string
+  /** Its private key (PKCS#8, PKCS#1 or SEC1). */
+  key: string
 }
 
 /** An opaque local port whose every connection goes to one Service. */

@@ -9,6 +9,7 @@ const HTTP_LABELS = ['direction', 'authority', 'dst_service', 'route', 'tls'] as
 const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as const
 const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
 const RETRY_LABELS = [...HTTP_LABELS, 'result'] as const
+const REFUSAL_LABELS = ['authority', 'dst_service', 'reason'] as const
 const BREAKER_LABELS = ['dst_service', 'limit'] as const
 const ENDPOINT_LABELS = ['dst_service', 'target_addr'] as const
 
@@ -36,6 +37,14 @@ export function formatSampleValue(value: number): string {
 /** Formats a bucket bound the way Linkerd does: `1`, `2`, ..., `50000`, `+Inf`. */
 export function formatBucketBound(bound: number): string {
   return bound === Infinity ? '+Inf' : String(bound)
+}
+
+/**
+ * `client_id` (the peer's SPIFFE id) as Linkerd shows it: only on series of inbound mTLS
+ * traffic, so plaintext series keep the label set they always had.
+ */
+function withClientId(labels: string, clientId: string): string {
+  return clientId === '' ? labels : `${labels},client_id="${escapeLabelValue(clientId)}"`
 }
 
 function labelSet(names: readonly string[], values: readonly string[]): string {
@@ -108,18 +117,23 @@ export function renderEngineStats(stats: BindingStats): string {
   const tcpClose = new Family('tcp_close_total', 'counter', 'Total count of closed connections.')
   const tcpRead = new Family('tcp_read_bytes_total', 'counter', 'Total count of bytes read from peers.')
   const tcpWrite = new Family('tcp_write_bytes_total', 'counter', 'Total count of bytes written to peers.')
+  const tlsRefused = new Family(
+    'inbound_tls_refused_total',
+    'counter',
+    'Total count of connections an inbound port closed before serving them, by reason: plaintext (on a port that takes only TLS), no_identity (mtls strict before the proxy holds an identity), handshake (no or untrusted client certificate, failed handshake).',
+  )
 
   const bounds = stats.latencyBucketsMs.map(formatBucketBound)
 
   for (const h of stats.http) {
-    requests.sample('request_total', labelSet(HTTP_LABELS, httpLabelValues(h)), h.requests)
+    requests.sample('request_total', withClientId(labelSet(HTTP_LABELS, httpLabelValues(h)), h.clientId), h.requests)
     // Only label sets whose rule retries ever count anything: no zero series for the rest.
     for (const [field, result] of RETRY_RESULTS) {
       const count = h.retries[field]
-      if (count > 0) retries.sample('retry_total', labelSet(RETRY_LABELS, [...httpLabelValues(h), result]), count)
+      if (count > 0) retries.sample('retry_total', withClientId(labelSet(RETRY_LABELS, [...httpLabelValues(h), result]), h.clientId), count)
     }
     for (const r of h.responses) {
-      const labels = labelSet(RESPONSE_LABELS, responseLabelValues(h, r))
+      const labels = withClientId(labelSet(RESPONSE_LABELS, responseLabelValues(h, r)), h.clientId)
       responses.sample('response_total', labels, r.count)
 
       // The engine keeps non-cumulative buckets (one per bound, then +Inf); Prometheus
@@ -156,12 +170,16 @@ export function renderEngineStats(stats: BindingStats): string {
   }
 
   for (const t of stats.tcp) {
-    const labels = labelSet(TCP_LABELS, tcpLabelValues(t))
+    const labels = withClientId(labelSet(TCP_LABELS, tcpLabelValues(t)), t.clientId)
     tcpOpen.sample('tcp_open_total', labels, t.openTotal)
     tcpOpenNow.sample('tcp_open_connections', labels, t.openConnections)
     tcpClose.sample('tcp_close_total', labels, t.closeTotal)
     tcpRead.sample('tcp_read_bytes_total', labels, t.readBytes)
     tcpWrite.sample('tcp_write_bytes_total', labels, t.writeBytes)
+  }
+
+  for (const r of stats.tlsRefusals) {
+    tlsRefused.sample('inbound_tls_refused_total', labelSet(REFUSAL_LABELS, [r.authority, r.dstService, r.reason]), r.count)
   }
 
   return [
@@ -178,6 +196,7 @@ export function renderEngineStats(stats: BindingStats): string {
     tcpClose,
     tcpRead,
     tcpWrite,
+    tlsRefused,
   ]
     .map((f) => f.text())
     .join('')

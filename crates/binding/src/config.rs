@@ -38,6 +38,20 @@ pub struct BindingInbound {
     pub service: String,
     /// HTTP requests over it get 429; opaque TCP connections over it are closed.
     pub rate_limit: Option<BindingRateLimit>,
+    /// Mesh mTLS on the port (default permissive: mTLS for TLS clients once the proxy
+    /// holds an identity, plaintext for the rest). Ignored when `tls` is set.
+    #[napi(ts_type = "'strict' | 'permissive' | 'off'")]
+    pub mtls: Option<String>,
+    /// Ingress TLS termination with a user-given certificate; plaintext is refused.
+    pub tls: Option<BindingServerTls>,
+}
+
+/// PEM files of an ingress port's certificate (with its intermediates) and key, read by
+/// the engine when the config is applied.
+#[napi(object)]
+pub struct BindingServerTls {
+    pub certificate_file: String,
+    pub key_file: String,
 }
 
 #[napi(object)]
@@ -236,6 +250,20 @@ impl BindingProxyConfig {
                     },
                     service: l.service,
                     rate_limit: l.rate_limit.map(BindingRateLimit::into_engine),
+                    mtls: match l.mtls.as_deref() {
+                        None | Some("permissive") => MtlsMode::Permissive,
+                        Some("strict") => MtlsMode::Strict,
+                        Some("off") => MtlsMode::Off,
+                        Some(other) => {
+                            return Err(format!(
+                                "{path}.mtls: expected strict, permissive or off, got {other:?}"
+                            ))
+                        }
+                    },
+                    tls: l.tls.map(|tls| ServerTlsSpec {
+                        certificate: tls.certificate_file.into(),
+                        key: tls.key_file.into(),
+                    }),
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -439,7 +439,6 @@ impl BindingWorkloadIdentity {
 impl BindingWorkloadIdentity {
     /// The certificate (with its key) and trust bundle in force, for the engine's TLS
     /// configuration. Rust only.
-    #[allow(dead_code)] // the engine's TLS listeners and clients are the next slice
     pub(crate) fn in_force(&self) -> Option<(Arc<WorkloadCertificate>, Arc<TrustBundle>)> {
         let state = self.state.lock();
         Some((state.current.clone()?, state.bundle.clone()?))

@@ -9,7 +9,7 @@ mod stats;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mesh_engine::{Engine, EngineOptions, ListenerKind};
+use mesh_engine::{Engine, EngineOptions, ListenerKind, WorkloadTls};
 use napi::bindgen_prelude::*;
 use napi_derive::napi;
 
@@ -67,6 +67,34 @@ impl BindingEngine {
             .apply(config)
             .map_err(|e| Error::from_reason(e.to_string()))?;
         Ok(version as u32)
+    }
+
+    /// Serves inbound mTLS with the certificate and trust bundle `identity` holds now (the
+    /// key stays in Rust). Call again after each `install` or `updateTrustBundle`: new
+    /// handshakes use the new certificate, open connections keep theirs. Throws if the
+    /// identity has no certificate installed yet.
+    #[napi]
+    pub fn set_identity(&self, identity: &BindingWorkloadIdentity) -> Result<()> {
+        let (certificate, bundle) = identity.in_force().ok_or_else(|| {
+            Error::from_reason("the workload identity has no certificate installed yet")
+        })?;
+        let tls =
+            WorkloadTls::new(certificate, bundle).map_err(|e| Error::from_reason(e.to_string()))?;
+        self.inner.set_identity(Some(tls));
+        Ok(())
+    }
+
+    /// Forgets the identity: strict ports refuse every connection, permissive ones take
+    /// plaintext only.
+    #[napi]
+    pub fn clear_identity(&self) {
+        self.inner.set_identity(None);
+    }
+
+    /// The SPIFFE id inbound mTLS is served with, or null.
+    #[napi(getter)]
+    pub fn identity(&self) -> Option<String> {
+        self.inner.identity()
     }
 
     /// The version in force; 0 before the first apply.

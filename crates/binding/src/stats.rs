@@ -11,6 +11,18 @@ pub struct BindingStats {
     pub tcp: Vec<BindingTcpStats>,
     pub circuit_breakers: Vec<BindingCircuitBreakerStats>,
     pub endpoint_health: Vec<BindingEndpointHealthStats>,
+    pub tls_refusals: Vec<BindingTlsRefusalStats>,
+}
+
+/// Connections an inbound port closed before serving them (`inbound_tls_refused_total`).
+#[napi(object)]
+pub struct BindingTlsRefusalStats {
+    /// The port's listen address, as in its HTTP metrics.
+    pub authority: String,
+    pub dst_service: String,
+    #[napi(ts_type = "'plaintext' | 'no_identity' | 'handshake'")]
+    pub reason: String,
+    pub count: f64,
 }
 
 /// One Service's circuit breaker.
@@ -47,6 +59,8 @@ pub struct BindingHttpStats {
     pub dst_service: String,
     pub route: String,
     pub tls: bool,
+    /// Inbound over mTLS: the client's SPIFFE id; "" otherwise.
+    pub client_id: String,
     pub requests: f64,
     pub responses: Vec<BindingResponseStats>,
     pub retries: BindingRetryStats,
@@ -94,6 +108,8 @@ pub struct BindingTcpStats {
     pub dst_service: String,
     pub target_addr: String,
     pub tls: bool,
+    /// Inbound over mTLS: the client's SPIFFE id; "" otherwise.
+    pub client_id: String,
     pub open_total: f64,
     pub open_connections: f64,
     pub close_total: f64,
@@ -122,6 +138,7 @@ impl BindingStats {
                     dst_service: h.labels.dst_service,
                     route: h.labels.route,
                     tls: h.labels.tls,
+                    client_id: h.labels.client_id,
                     requests: h.requests as f64,
                     retries: retry_stats(&h.retries),
                     responses: h
@@ -150,6 +167,7 @@ impl BindingStats {
                     dst_service: t.labels.dst_service,
                     target_addr: t.labels.target_addr,
                     tls: t.labels.tls,
+                    client_id: t.labels.client_id,
                     open_total: t.open_total as f64,
                     open_connections: t.open_connections as f64,
                     close_total: t.close_total as f64,
@@ -180,6 +198,16 @@ impl BindingStats {
                     target_addr: h.addr.to_string(),
                     ejected: h.ejected,
                     ejections_total: h.ejections_total as f64,
+                })
+                .collect(),
+            tls_refusals: s
+                .tls_refusals
+                .into_iter()
+                .map(|r| BindingTlsRefusalStats {
+                    authority: r.labels.authority,
+                    dst_service: r.labels.dst_service,
+                    reason: r.reason.as_str().to_string(),
+                    count: r.count as f64,
                 })
                 .collect(),
         }

@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Everything the proxy does, as one versionless document. The engine assigns the version.
 #[derive(Clone, Debug, Default)]
@@ -62,6 +63,34 @@ pub struct InboundListener {
     /// Local rate limit of the port: HTTP requests over it get 429, opaque TCP
     /// connections over it are closed.
     pub rate_limit: Option<RateLimitSpec>,
+    /// Mesh mTLS on the port (ignored when `tls` is set).
+    pub mtls: MtlsMode,
+    /// Ingress TLS: the port terminates TLS with this certificate for clients from outside
+    /// the mesh (no client certificate asked), and refuses plaintext.
+    pub tls: Option<ServerTlsSpec>,
+}
+
+/// What an inbound port does with mesh mTLS.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum MtlsMode {
+    /// Only mTLS with a client certificate the trust bundle verifies; plaintext is refused,
+    /// and so is every connection while the proxy holds no identity.
+    Strict,
+    /// A TLS ClientHello gets mTLS (when the proxy holds an identity), anything else is
+    /// served as plaintext.
+    #[default]
+    Permissive,
+    /// Plaintext only.
+    Off,
+}
+
+/// A user-given server certificate, read by the engine when the config is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServerTlsSpec {
+    /// PEM: the certificate, then its intermediates.
+    pub certificate: PathBuf,
+    /// PEM: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
 }
 
 /// Traffic from the local workload: HTTP routed by authority, absolute-form and CONNECT.

@@ -16,6 +16,7 @@ use crate::listener::{self, Listeners};
 use crate::shared::Shared;
 use crate::snapshot::{ConfigError, Snapshot};
 use crate::stats::StatsSnapshot;
+use crate::tls::WorkloadTls;
 
 /// Runtime shutdown waits this long for worker threads to drop what remains after a drain.
 const RUNTIME_STOP_GRACE: Duration = Duration::from_secs(1);
@@ -150,6 +151,21 @@ impl Engine {
             .load()
             .as_ref()
             .map_or(0, |snapshot| snapshot.version)
+    }
+
+    /// Installs (or, with `None`, removes) the workload identity inbound mTLS is served
+    /// with. Takes effect for the next handshake; open connections are not touched.
+    pub fn set_identity(&self, identity: Option<WorkloadTls>) {
+        self.shared.identity.store(identity.map(Arc::new));
+    }
+
+    /// The SPIFFE id of the identity in force, if any.
+    pub fn identity(&self) -> Option<String> {
+        self.shared
+            .identity
+            .load()
+            .as_ref()
+            .map(|identity| identity.spiffe_id().to_owned())
     }
 
     pub fn listeners(&self) -> Vec<ListenerInfo> {

@@ -19,6 +19,9 @@ mod shared;
 pub mod snapshot;
 pub mod stats;
 mod tcp;
+pub mod tls;
 
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use engine::{ApplyError, Engine, EngineOptions, ListenerInfo, ListenerKind};
+pub use mesh_identity;
+pub use tls::{mesh_client_config, TlsError, WorkloadTls};

@@ -13,6 +13,7 @@ use crate::http::client::Pools;
 use crate::resilience::ResilienceRegistry;
 use crate::snapshot::{ServiceRuntime, Snapshot};
 use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
+use crate::tls::WorkloadTls;
 
 /// Passthrough stats handles cached per authority; past this many distinct authorities the
 /// cache starts over (the registry keeps the handles, this only saves the label building).
@@ -26,6 +27,9 @@ pub(crate) struct Shared {
     pub(crate) resilience: ResilienceRegistry,
     pub(crate) pools: Pools,
     pub(crate) drain: Drain,
+    /// The workload identity mesh mTLS is served with; `None` until one is installed.
+    /// Swapped whole on renewal: a connection keeps the one it was accepted with.
+    pub(crate) identity: ArcSwapOption<WorkloadTls>,
     /// Addresses our listeners are bound to; passthrough never connects back to them.
     pub(crate) bound: ArcSwap<Vec<SocketAddr>>,
     passthrough_http: Mutex<HashMap<(String, u16), Arc<HttpStats>>>,
@@ -40,6 +44,7 @@ impl Shared {
             resilience: ResilienceRegistry::new(),
             pools: Pools::new(),
             drain: Drain::new(),
+            identity: ArcSwapOption::empty(),
             bound: ArcSwap::from_pointee(Vec::new()),
             passthrough_http: Mutex::new(HashMap::new()),
         }
@@ -67,6 +72,7 @@ impl Shared {
             dst_service: String::new(),
             route: "default".to_owned(),
             tls: false,
+            client_id: String::new(),
         });
         if cache.len() >= PASSTHROUGH_CACHE_LIMIT {
             cache.clear();
@@ -89,6 +95,7 @@ impl Shared {
                 dst_service: service.key.clone(),
                 target_addr: endpoint.to_string(),
                 tls: false,
+                client_id: String::new(),
             }),
         }
     }
@@ -100,6 +107,7 @@ impl Shared {
             dst_service: String::new(),
             target_addr: target.to_string(),
             tls: false,
+            client_id: String::new(),
         })
     }
 }

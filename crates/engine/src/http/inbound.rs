@@ -4,9 +4,12 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
 use http::{Method, Request, Response};
 use hyper::body::Incoming;
+use parking_lot::Mutex;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
@@ -16,11 +19,12 @@ use super::forward::{
 };
 use super::headers::upgrade_requested;
 use super::{serve, Handler, HttpVersion};
-use crate::config::Protocol;
+use crate::config::{MtlsMode, Protocol};
 use crate::detect::{self, Detected, Rewind};
 use crate::listener::ListenerId;
 use crate::shared::Shared;
 use crate::snapshot::{InboundPlan, Snapshot};
+use crate::stats::{HttpLabels, HttpStats, TcpLabels, TlsRefusal};
 use crate::tcp::{self, Metered, Peer};
 
 /// The plan of the inbound listener `id` in `snapshot`.
@@ -32,11 +36,19 @@ fn plan_of(snapshot: &Snapshot, id: ListenerId) -> Option<&InboundPlan> {
         .nth(id.ordinal)
 }
 
-/// An accepted inbound connection, counted on its listener's TCP stats whatever its protocol.
-type InboundStream = Metered<TcpStream>;
+/// Set by the client's proxy on an HTTP/1 request it carries over the multiplexed HTTP/2
+/// mTLS connection between proxies: the version to give the workload back. Honoured only
+/// from mesh peers (verified client certificates) on ports that do not name a protocol.
+pub(crate) const ORIG_PROTO: &str = "x-mesh-orig-proto";
+/// The one value of [`ORIG_PROTO`] there is so far.
+const ORIG_PROTO_HTTP1: &str = "HTTP/1.1";
 
-/// Serves one connection accepted on the inbound listener `id`.
-pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream: TcpStream) {
+/// How long a TLS handshake may take once the ClientHello began.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Serves one connection accepted on the inbound listener `id`: TLS or plaintext as the
+/// port's `tls`/`mtls` and the first bytes say, then HTTP or opaque TCP.
+pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut stream: TcpStream) {
     let listen = id.configured;
     let Some(snapshot) = shared.snapshot.load_full() else {
         return;
@@ -44,20 +56,145 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream
     let Some(plan) = plan_of(&snapshot, id) else {
         return;
     };
+    let detect_timeout = Duration::from_millis(snapshot.timeouts.detect_ms);
+    let (tls_config, mesh) = match (&plan.ingress_tls, plan.listener.mtls) {
+        (Some(config), _) => (config.clone(), false),
+        (None, MtlsMode::Off) => {
+            return serve_plaintext(shared, snapshot, id, Rewind::plain(stream), None).await;
+        }
+        (None, MtlsMode::Strict | MtlsMode::Permissive) => {
+            let Some(identity) = shared.identity.load_full() else {
+                if plan.listener.mtls == MtlsMode::Strict {
+                    // Never plaintext on a strict port, not even before the identity arrives.
+                    plan.tls_refusals.record(TlsRefusal::NoIdentity);
+                    return;
+                }
+                // Permissive without an identity: nothing to terminate, so no reason to
+                // wait for the client's first bytes (server-first protocols go at once).
+                return serve_plaintext(shared, snapshot, id, Rewind::plain(stream), None).await;
+            };
+            (identity.server_config().clone(), true)
+        }
+    };
+    let (client_hello, prefix) = match read_record_start(&mut stream, detect_timeout).await {
+        Ok(found) => found,
+        Err(e) => {
+            tracing::debug!(%listen, error = %e, "inbound: connection closed before its first bytes");
+            return;
+        }
+    };
+    let io = Rewind::new(prefix, stream);
+    if !client_hello {
+        if mesh && plan.listener.mtls == MtlsMode::Permissive {
+            return serve_plaintext(shared, snapshot, id, io, None).await;
+        }
+        tracing::debug!(%listen, "inbound: plaintext on a TLS-only port refused");
+        plan.tls_refusals.record(TlsRefusal::Plaintext);
+        return;
+    }
+    let accept = tokio_rustls::TlsAcceptor::from(tls_config).accept(io);
+    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, accept).await {
+        Ok(Ok(tls)) => tls,
+        Ok(Err(e)) => {
+            tracing::debug!(%listen, error = %e, "inbound: TLS handshake failed");
+            plan.tls_refusals.record(TlsRefusal::Handshake);
+            return;
+        }
+        Err(_) => {
+            tracing::debug!(%listen, "inbound: TLS handshake timed out");
+            plan.tls_refusals.record(TlsRefusal::Handshake);
+            return;
+        }
+    };
+    let (_, session) = tls.get_ref();
+    let alpn = match session.alpn_protocol() {
+        Some(crate::tls::ALPN_H2) => Some(HttpVersion::Http2),
+        Some(crate::tls::ALPN_HTTP1) => Some(HttpVersion::Http1),
+        _ => None,
+    };
+    let client_id = if mesh {
+        crate::tls::peer_spiffe_id(session.peer_certificates())
+    } else {
+        String::new()
+    };
+    let peer = TlsPeer { client_id, alpn };
+    serve_plaintext(shared, snapshot, id, tls, Some(peer)).await;
+}
+
+/// What a TLS handshake established about the client.
+struct TlsPeer {
+    /// The client's SPIFFE id (mesh mTLS), "" for ingress TLS.
+    client_id: String,
+    /// The HTTP version ALPN settled, if any.
+    alpn: Option<HttpVersion>,
+}
+
+/// Reads until the first bytes tell whether the client opened with a TLS ClientHello. A
+/// client silent until `timeout` (server-first protocols) did not. Returns the bytes read,
+/// to be replayed.
+async fn read_record_start(
+    stream: &mut TcpStream,
+    timeout: Duration,
+) -> std::io::Result<(bool, Bytes)> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    let mut buf = BytesMut::with_capacity(512);
+    loop {
+        match tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            Err(_elapsed) => return Ok((false, buf.freeze())),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(0)) if buf.is_empty() => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(Ok(0)) => return Ok((false, buf.freeze())),
+            Ok(Ok(_)) => {
+                if let Some(client_hello) = crate::tls::is_client_hello(&buf) {
+                    return Ok((client_hello, buf.freeze()));
+                }
+            }
+        }
+    }
+}
+
+/// Serves a connection whose bytes are now plaintext (decrypted for TLS `peer`s) as the
+/// port's protocol says: opaque TCP, HTTP/1 or HTTP/2 (ALPN first), or detected.
+async fn serve_plaintext<I>(
+    shared: Arc<Shared>,
+    snapshot: Arc<Snapshot>,
+    id: ListenerId,
+    io: I,
+    peer: Option<TlsPeer>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let listen = id.configured;
+    let Some(plan) = plan_of(&snapshot, id) else {
+        return;
+    };
     // Counted from the first byte, detection included, until the connection closes.
-    let mut stream = Metered::new(stream, Some(plan.tcp_stats.open()), Peer::Client);
+    let tcp_stats = match &peer {
+        None => plan.tcp_stats.clone(),
+        Some(peer) => shared.stats.tcp(TcpLabels {
+            tls: true,
+            client_id: peer.client_id.clone(),
+            ..plan.tcp_labels.clone()
+        }),
+    };
+    let mut stream = Metered::new(io, Some(tcp_stats.open()), Peer::Client);
     let forward_to = plan.listener.forward_to;
     let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
-    let version = match plan.listener.protocol {
+    let upstream = match plan.listener.protocol {
         Protocol::Tcp => {
             if admit_connection(plan) {
                 tcp::forward(stream, forward_to, connect_timeout).await;
             }
             return;
         }
-        Protocol::Http1 => HttpVersion::Http1,
-        Protocol::Http2 | Protocol::Grpc => HttpVersion::Http2,
-        Protocol::Auto => {
+        Protocol::Http1 => Some(HttpVersion::Http1),
+        Protocol::Http2 | Protocol::Grpc => Some(HttpVersion::Http2),
+        Protocol::Auto => None,
+    };
+    let negotiated = peer.as_ref().and_then(|peer| peer.alpn);
+    let downstream = match negotiated.or(upstream) {
+        Some(version) => version,
+        None => {
             let detect_timeout = Duration::from_millis(snapshot.timeouts.detect_ms);
             let (detected, prefix) = match detect::detect(&mut stream, detect_timeout).await {
                 Ok(found) => found,
@@ -78,10 +215,19 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, stream
                 }
             };
             let io = Rewind::new(prefix, stream);
-            return serve_http(shared, snapshot, id, io, version).await;
+            return serve_http(shared, snapshot, id, io, version, None, peer).await;
         }
     };
-    serve_http(shared, snapshot, id, Rewind::plain(stream), version).await;
+    serve_http(
+        shared,
+        snapshot,
+        id,
+        Rewind::plain(stream),
+        downstream,
+        upstream,
+        peer,
+    )
+    .await;
 }
 
 /// An opaque TCP connection takes one token of the port's rate limit; without one it is
@@ -99,20 +245,65 @@ fn admit_connection(plan: &InboundPlan) -> bool {
     }
 }
 
-async fn serve_http(
+async fn serve_http<I>(
     shared: Arc<Shared>,
     accepted: Arc<Snapshot>,
     id: ListenerId,
-    io: Rewind<InboundStream>,
+    io: Rewind<I>,
     version: HttpVersion,
-) {
+    port_protocol: Option<HttpVersion>,
+    peer: Option<TlsPeer>,
+) where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let honor_orig_proto = port_protocol.is_none()
+        && version == HttpVersion::Http2
+        && peer.as_ref().is_some_and(|peer| !peer.client_id.is_empty());
+    let tls_stats = peer.map(|peer| {
+        let plan = plan_of(&accepted, id).expect("the plan of an accepted connection");
+        Mutex::new(ClientStats::new(&shared, plan, peer.client_id))
+    });
     let handler = Arc::new(InboundHandler {
         shared: shared.clone(),
         accepted,
         id,
         version,
+        upstream: port_protocol.unwrap_or(version),
+        honor_orig_proto,
+        tls_stats,
     });
     serve(&shared, io, version, handler).await;
+}
+
+/// HTTP stats of one TLS client: the port's labels with `tls` and `client_id`, looked up
+/// again only when a new config changes the port's labels.
+struct ClientStats {
+    client_id: String,
+    /// The port's plaintext handle these were derived from.
+    base: Arc<HttpStats>,
+    stats: Arc<HttpStats>,
+}
+
+impl ClientStats {
+    fn new(shared: &Shared, plan: &InboundPlan, client_id: String) -> Self {
+        let stats = shared.stats.http(HttpLabels {
+            tls: true,
+            client_id: client_id.clone(),
+            ..plan.http_labels.clone()
+        });
+        Self {
+            client_id,
+            base: plan.http_stats.clone(),
+            stats,
+        }
+    }
+
+    fn for_plan(&mut self, shared: &Shared, plan: &InboundPlan) -> Arc<HttpStats> {
+        if !Arc::ptr_eq(&self.base, &plan.http_stats) {
+            *self = Self::new(shared, plan, std::mem::take(&mut self.client_id));
+        }
+        self.stats.clone()
+    }
 }
 
 struct InboundHandler {
@@ -121,8 +312,14 @@ struct InboundHandler {
     /// (its accept loop stopped, but open connections keep working).
     accepted: Arc<Snapshot>,
     id: ListenerId,
-    /// The downstream version, kept upstream.
+    /// The client's HTTP version.
     version: HttpVersion,
+    /// The workload's: the port's protocol when it names one, else the client's.
+    upstream: HttpVersion,
+    /// Whether requests may carry [`ORIG_PROTO`].
+    honor_orig_proto: bool,
+    /// TLS connections count under their own labels.
+    tls_stats: Option<Mutex<ClientStats>>,
 }
 
 impl Handler for InboundHandler {
@@ -130,7 +327,7 @@ impl Handler for InboundHandler {
     const HEADER_READ_TIMEOUT: Option<Duration> = Some(Duration::from_secs(30));
 
     async fn handle(self: Arc<Self>, mut req: Request<Incoming>) -> Response<ProxyBody> {
-        let (target, timeouts) = {
+        let (mut target, timeouts) = {
             let current = self.shared.snapshot.load();
             let snapshot = match current.as_ref() {
                 Some(snapshot) if plan_of(snapshot, self.id).is_some() => snapshot,
@@ -139,16 +336,20 @@ impl Handler for InboundHandler {
             let Some(plan) = plan_of(snapshot, self.id) else {
                 return ProxyError::NoService.response("this listener is no longer configured");
             };
+            let stats = match &self.tls_stats {
+                None => plan.http_stats.clone(),
+                Some(client) => client.lock().for_plan(&self.shared, plan),
+            };
             if let Some(limiter) = &plan.rate_limiter {
                 if let Err(wait) = limiter.acquire() {
-                    return refuse_rate_limited(&plan.http_stats, wait);
+                    return refuse_rate_limited(&stats, wait);
                 }
             }
             let target = Target {
                 addr: plan.listener.forward_to,
-                version: self.version,
+                version: self.upstream,
                 response_timeout: None,
-                stats: plan.http_stats.clone(),
+                stats,
                 in_flight: None,
                 conn_stats: ConnStats::Uncounted,
                 started: Instant::now(),
@@ -173,6 +374,13 @@ impl Handler for InboundHandler {
         } else {
             None
         };
+        if self.honor_orig_proto {
+            if let Some(orig) = req.headers_mut().remove(ORIG_PROTO) {
+                if orig == ORIG_PROTO_HTTP1 {
+                    target.version = HttpVersion::Http1;
+                }
+            }
+        }
         let (parts, body) = req.into_parts();
         // A request that names no authority at all (HTTP/1.0 without Host) addresses the workload.
         let forward_to = target.addr;

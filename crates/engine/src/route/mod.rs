@@ -69,6 +69,7 @@ impl Router {
                 dst_service: backend.to_owned(),
                 route: route.to_owned(),
                 tls: false,
+                client_id: String::new(),
             })
         };
 

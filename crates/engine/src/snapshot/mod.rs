@@ -13,7 +13,10 @@ use crate::config::{
 };
 use crate::resilience::{RateLimiter, ResilienceRegistry, ServiceBreaker};
 use crate::route::{self, Router};
-use crate::stats::{Direction, HttpLabels, HttpStats, StatsRegistry, TcpLabels, TcpStats};
+use crate::stats::{
+    Direction, HttpLabels, HttpStats, InboundPortLabels, StatsRegistry, TcpLabels, TcpStats,
+    TlsRefusals,
+};
 
 mod validate;
 
@@ -64,6 +67,14 @@ pub struct InboundPlan {
     pub http_stats: Arc<HttpStats>,
     /// direction inbound, target_addr = forward_to.
     pub tcp_stats: Arc<TcpStats>,
+    /// The labels of `http_stats` and `tcp_stats`, for the per-client handles of mTLS
+    /// connections (the same labels with `tls` and `client_id`).
+    pub http_labels: HttpLabels,
+    pub tcp_labels: TcpLabels,
+    /// Connections the port refused before serving them.
+    pub tls_refusals: Arc<TlsRefusals>,
+    /// Ingress TLS: the user's certificate, read at compile.
+    pub ingress_tls: Option<Arc<rustls::ServerConfig>>,
     /// The port's token bucket, if it has a rate limit.
     pub rate_limiter: Option<Arc<RateLimiter>>,
 }
@@ -162,6 +173,7 @@ impl Snapshot {
                             dst_service: key.clone(),
                             target_addr: e.address.to_string(),
                             tls: false,
+                            client_id: String::new(),
                         };
                         (e.address, stats.tcp(labels))
                     })
@@ -183,20 +195,39 @@ impl Snapshot {
                     spec,
                 )?),
             };
+            let ingress_tls = match &listener.tls {
+                None => None,
+                Some(spec) => Some(crate::tls::ingress_server_config(
+                    &spec.certificate,
+                    &spec.key,
+                    &format!("inbound[{i}].tls"),
+                )?),
+            };
+            let http_labels = HttpLabels {
+                direction: Direction::Inbound,
+                authority: listener.listen.to_string(),
+                dst_service: listener.service.clone(),
+                route: route::DEFAULT_ROUTE.to_owned(),
+                tls: false,
+                client_id: String::new(),
+            };
+            let tcp_labels = TcpLabels {
+                direction: Direction::Inbound,
+                dst_service: listener.service.clone(),
+                target_addr: listener.forward_to.to_string(),
+                tls: false,
+                client_id: String::new(),
+            };
             inbound.push(InboundPlan {
-                http_stats: stats.http(HttpLabels {
-                    direction: Direction::Inbound,
-                    authority: listener.listen.to_string(),
-                    dst_service: listener.service.clone(),
-                    route: route::DEFAULT_ROUTE.to_owned(),
-                    tls: false,
+                http_stats: stats.http(http_labels.clone()),
+                tcp_stats: stats.tcp(tcp_labels.clone()),
+                tls_refusals: stats.tls_refusals(InboundPortLabels {
+                    authority: http_labels.authority.clone(),
+                    dst_service: http_labels.dst_service.clone(),
                 }),
-                tcp_stats: stats.tcp(TcpLabels {
-                    direction: Direction::Inbound,
-                    dst_service: listener.service.clone(),
-                    target_addr: listener.forward_to.to_string(),
-                    tls: false,
-                }),
+                http_labels,
+                tcp_labels,
+                ingress_tls,
                 rate_limiter,
                 listener: listener.clone(),
             });

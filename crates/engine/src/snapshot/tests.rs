@@ -1,7 +1,7 @@
 use super::*;
 use crate::config::{
-    BackendRefSpec, EndpointSpec, HttpMatchSpec, HttpRuleSpec, LoadBalancer, PathMatch, Protocol,
-    ServiceProtocol,
+    BackendRefSpec, EndpointSpec, HttpMatchSpec, HttpRuleSpec, LoadBalancer, MtlsMode, PathMatch,
+    Protocol, ServiceProtocol,
 };
 use crate::resilience::ResilienceRegistry;
 use std::collections::BTreeMap;
@@ -65,6 +65,8 @@ fn inbound(listen: &str, forward_to: &str) -> InboundListener {
         protocol: Protocol::Auto,
         service: "web".into(),
         rate_limit: None,
+        mtls: MtlsMode::Permissive,
+        tls: None,
     }
 }
 
@@ -163,6 +165,7 @@ fn a_valid_config_compiles_into_runtime_state() {
             dst_service: "web".into(),
             route: "default".into(),
             tls: false,
+            client_id: String::new(),
         }
     );
     let tcp: Vec<(Direction, &str, &str)> = snap

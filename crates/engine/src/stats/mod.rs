@@ -62,6 +62,8 @@ pub struct HttpLabels {
     /// HTTPRoute name, or "default" when no route matched explicitly.
     pub route: String,
     pub tls: bool,
+    /// Inbound over mTLS: the client's SPIFFE id; "" otherwise.
+    pub client_id: String,
 }
 
 /// Labels of TCP connection metrics.
@@ -72,6 +74,68 @@ pub struct TcpLabels {
     /// The upstream endpoint address.
     pub target_addr: String,
     pub tls: bool,
+    /// Inbound over mTLS: the client's SPIFFE id; "" otherwise.
+    pub client_id: String,
+}
+
+/// Why an inbound port closed a connection before serving it (`inbound_tls_refused_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum TlsRefusal {
+    /// Not a TLS ClientHello on a port that takes only TLS (`mtls: strict`, ingress TLS).
+    Plaintext,
+    /// A strict port while the proxy holds no identity yet.
+    NoIdentity,
+    /// The handshake failed: no client certificate, one the trust bundle does not verify
+    /// (another root, expired), no common protocol, or the client went away.
+    Handshake,
+}
+
+impl TlsRefusal {
+    pub const ALL: [TlsRefusal; 3] = [
+        TlsRefusal::Plaintext,
+        TlsRefusal::NoIdentity,
+        TlsRefusal::Handshake,
+    ];
+
+    /// The Prometheus label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TlsRefusal::Plaintext => "plaintext",
+            TlsRefusal::NoIdentity => "no_identity",
+            TlsRefusal::Handshake => "handshake",
+        }
+    }
+}
+
+/// Labels of an inbound port's refusal counters: the same `authority` (listen address)
+/// and `dst_service` as its HTTP metrics.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct InboundPortLabels {
+    pub authority: String,
+    pub dst_service: String,
+}
+
+/// Connections an inbound port refused, by reason.
+#[derive(Default)]
+pub struct TlsRefusals {
+    counts: [AtomicU64; 3],
+}
+
+impl TlsRefusals {
+    pub fn record(&self, reason: TlsRefusal) {
+        self.counts[reason as usize].fetch_add(1, Relaxed);
+    }
+
+    pub fn get(&self, reason: TlsRefusal) -> u64 {
+        self.counts[reason as usize].load(Relaxed)
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct TlsRefusalEntry {
+    pub labels: InboundPortLabels,
+    pub reason: TlsRefusal,
+    pub count: u64,
 }
 
 /// Engine-lifetime registry; snapshot compile and the data path get handles from it.
@@ -83,6 +147,7 @@ pub struct TcpLabels {
 pub struct StatsRegistry {
     http: RwLock<BTreeMap<HttpLabels, Arc<HttpStats>>>,
     tcp: RwLock<BTreeMap<TcpLabels, Arc<TcpStats>>>,
+    refusals: RwLock<BTreeMap<InboundPortLabels, Arc<TlsRefusals>>>,
 }
 
 impl StatsRegistry {
@@ -97,6 +162,10 @@ impl StatsRegistry {
 
     pub fn tcp(&self, labels: TcpLabels) -> Arc<TcpStats> {
         get_or_insert(&self.tcp, labels, TcpStats::default)
+    }
+
+    pub fn tls_refusals(&self, labels: InboundPortLabels) -> Arc<TlsRefusals> {
+        get_or_insert(&self.refusals, labels, TlsRefusals::default)
     }
 
     /// Every handle ever created, sorted by labels; responses sorted by status code, then
@@ -126,9 +195,22 @@ impl StatsRegistry {
                 write_bytes: stats.write_bytes.load(Relaxed),
             })
             .collect();
+        let tls_refusals = self
+            .refusals
+            .read()
+            .iter()
+            .flat_map(|(labels, refusals)| {
+                TlsRefusal::ALL.map(|reason| TlsRefusalEntry {
+                    labels: labels.clone(),
+                    reason,
+                    count: refusals.get(reason),
+                })
+            })
+            .collect();
         StatsSnapshot {
             http,
             tcp,
+            tls_refusals,
             ..StatsSnapshot::default()
         }
     }
@@ -311,6 +393,8 @@ impl Drop for TcpConnGuard {
 pub struct StatsSnapshot {
     pub http: Vec<HttpStatsEntry>,
     pub tcp: Vec<TcpStatsEntry>,
+    /// Connections inbound ports refused before serving them, per port and reason.
+    pub tls_refusals: Vec<TlsRefusalEntry>,
     /// Circuit breakers of the Services that have one (filled by `Engine::stats`).
     pub breakers: Vec<crate::resilience::BreakerStats>,
     /// Passive health of the endpoints of those Services that eject outliers.

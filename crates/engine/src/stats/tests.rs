@@ -7,6 +7,7 @@ fn http_labels(route: &str) -> HttpLabels {
         dst_service: "default/orders".into(),
         route: route.into(),
         tls: false,
+        client_id: String::new(),
     }
 }
 
@@ -16,6 +17,7 @@ fn tcp_labels(target: &str) -> TcpLabels {
         dst_service: "default/web".into(),
         target_addr: target.into(),
         tls: false,
+        client_id: String::new(),
     }
 }
 

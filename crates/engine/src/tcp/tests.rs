@@ -12,6 +12,7 @@ fn labels(target: SocketAddr) -> TcpLabels {
         dst_service: "default/echo".into(),
         target_addr: target.to_string(),
         tls: false,
+        client_id: String::new(),
     }
 }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mesh_engine::config::{
-    InboundListener, Protocol, ProxyConfig, ServiceProtocol, TcpOutboundListener,
+    InboundListener, MtlsMode, Protocol, ProxyConfig, ServiceProtocol, TcpOutboundListener,
 };
 use mesh_engine::{ApplyError, ListenerKind};
 use tokio::io::AsyncWriteExt;
@@ -21,6 +21,8 @@ fn inbound_at(listen: &str, forward_to: SocketAddr) -> InboundListener {
         protocol: Protocol::Auto,
         service: "default/app".into(),
         rate_limit: None,
+        mtls: MtlsMode::Permissive,
+        tls: None,
     }
 }
 

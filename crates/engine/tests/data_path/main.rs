@@ -6,3 +6,4 @@ mod outbound;
 mod resilience;
 mod support;
 mod tcp;
+mod tls;

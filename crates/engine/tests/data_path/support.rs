@@ -18,7 +18,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use mesh_engine::config::{
-    EndpointSpec, InboundListener, LoadBalancer, OutboundListener, Protocol, ProxyConfig,
+    EndpointSpec, InboundListener, LoadBalancer, MtlsMode, OutboundListener, Protocol, ProxyConfig,
     ServiceProtocol, ServiceSpec,
 };
 use mesh_engine::{Engine, EngineOptions, ListenerKind};
@@ -68,6 +68,8 @@ pub fn inbound(forward_to: SocketAddr, protocol: Protocol) -> InboundListener {
         protocol,
         service: "default/app".into(),
         rate_limit: None,
+        mtls: MtlsMode::Permissive,
+        tls: None,
     }
 }
 

@@ -1,0 +1,375 @@
+//! TLS in the data plane: the workload identity the proxy serves mesh mTLS with, the
+//! verifier that admits only clients whose certificate the trust bundle verifies, and
+//! user-given certificates of ingress ports.
+//!
+//! rustls with the ring provider, TLS 1.3 only. Configs are built once per identity (or
+//! per apply for ingress ports) and shared by every handshake; an identity renewal swaps
+//! the whole [`WorkloadTls`], so open connections keep the one they were made with.
+
+use std::fmt;
+use std::path::Path;
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::snapshot::ConfigError;
+use mesh_identity::{CertificateInfo, PeerRole, SpiffeId, TrustBundle, WorkloadCertificate};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    ClientConfig, DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme,
+};
+
+#[cfg(test)]
+mod tests;
+
+/// ALPN protocols inbound ports offer, in preference order.
+pub(crate) const ALPN_H2: &[u8] = b"h2";
+pub(crate) const ALPN_HTTP1: &[u8] = b"http/1.1";
+
+/// The one crypto provider of the engine.
+pub(crate) fn provider() -> Arc<CryptoProvider> {
+    static PROVIDER: OnceLock<Arc<CryptoProvider>> = OnceLock::new();
+    PROVIDER
+        .get_or_init(|| Arc::new(rustls::crypto::ring::default_provider()))
+        .clone()
+}
+
+/// Why a TLS config could not be built.
+#[derive(Debug)]
+pub struct TlsError(String);
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsError {}
+
+fn server_builder() -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsVerifier>, TlsError>
+{
+    ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError(format!("TLS setup: {e}")))
+}
+
+fn with_alpn(mut config: ServerConfig) -> Arc<ServerConfig> {
+    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+    Arc::new(config)
+}
+
+/// The workload identity the engine serves (and, later, originates) mesh mTLS with.
+pub struct WorkloadTls {
+    certificate: Arc<WorkloadCertificate>,
+    bundle: Arc<TrustBundle>,
+    server: Arc<ServerConfig>,
+}
+
+impl WorkloadTls {
+    /// The certificate in force and the trust bundle peers are verified against.
+    pub fn new(
+        certificate: Arc<WorkloadCertificate>,
+        bundle: Arc<TrustBundle>,
+    ) -> Result<Self, TlsError> {
+        let verifier = Arc::new(BundleClientVerifier {
+            bundle: bundle.clone(),
+            algorithms: provider().signature_verification_algorithms,
+        });
+        let server = server_builder()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certificate.chain().to_vec(), certificate.private_key_der())
+            .map_err(|e| {
+                TlsError(format!(
+                    "the workload certificate of {} cannot serve TLS: {e}",
+                    certificate.spiffe_id()
+                ))
+            })?;
+        Ok(Self {
+            certificate,
+            bundle,
+            server: with_alpn(server),
+        })
+    }
+
+    pub fn spiffe_id(&self) -> &str {
+        self.certificate.spiffe_id().as_str()
+    }
+
+    pub fn not_after(&self) -> SystemTime {
+        self.certificate.not_after()
+    }
+
+    pub fn bundle(&self) -> &Arc<TrustBundle> {
+        &self.bundle
+    }
+
+    pub(crate) fn server_config(&self) -> &Arc<ServerConfig> {
+        &self.server
+    }
+
+    pub fn certificate(&self) -> &Arc<WorkloadCertificate> {
+        &self.certificate
+    }
+
+    /// Client config for mesh mTLS from this workload to one holding `expected`.
+    pub fn client_config(&self, expected: SpiffeId) -> Result<ClientConfig, TlsError> {
+        mesh_client_config(self.bundle.clone(), expected, Some(&self.certificate))
+    }
+}
+
+impl fmt::Debug for WorkloadTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WorkloadTls")
+            .field("spiffe_id", &self.spiffe_id())
+            .field("roots", &self.bundle.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Admits a client only if its chain verifies against the trust bundle for client use and
+/// names a SPIFFE id of the bundle's trust domain (the checks of [`TrustBundle::verify_peer`]).
+#[derive(Debug)]
+struct BundleClientVerifier {
+    bundle: Arc<TrustBundle>,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+fn system_time(now: UnixTime) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(now.as_secs())
+}
+
+impl ClientCertVerifier for BundleClientVerifier {
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        // Mesh clients hold exactly one certificate: hints would only add bytes.
+        &[]
+    }
+
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, rustls::Error> {
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        match self
+            .bundle
+            .verify_peer(&chain, PeerRole::Client, system_time(now))
+        {
+            Ok(_) => Ok(ClientCertVerified::assertion()),
+            Err(e) => {
+                tracing::debug!(error = %e.message(), "inbound mTLS: client certificate refused");
+                Err(rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                ))
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// Client config for mesh mTLS to a server that must hold `expected` (a SPIFFE id): its
+/// chain must verify against `bundle` for server use and name exactly that id; the DNS
+/// name the handshake carries is not what is checked. `certificate` is presented as the
+/// client's own when given. TLS 1.3, no ALPN (the caller sets it).
+pub fn mesh_client_config(
+    bundle: Arc<TrustBundle>,
+    expected: SpiffeId,
+    certificate: Option<&WorkloadCertificate>,
+) -> Result<ClientConfig, TlsError> {
+    let verifier = Arc::new(ExpectedServerVerifier {
+        bundle,
+        expected,
+        algorithms: provider().signature_verification_algorithms,
+    });
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError(format!("TLS setup: {e}")))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier);
+    match certificate {
+        None => Ok(builder.with_no_client_auth()),
+        Some(certificate) => builder
+            .with_client_auth_cert(certificate.chain().to_vec(), certificate.private_key_der())
+            .map_err(|e| {
+                TlsError(format!(
+                    "the workload certificate of {} cannot be presented: {e}",
+                    certificate.spiffe_id()
+                ))
+            }),
+    }
+}
+
+/// Admits a server whose chain the trust bundle verifies and whose SPIFFE id is the one
+/// expected for the endpoint.
+#[derive(Debug)]
+struct ExpectedServerVerifier {
+    bundle: Arc<TrustBundle>,
+    expected: SpiffeId,
+    algorithms: WebPkiSupportedAlgorithms,
+}
+
+impl ServerCertVerifier for ExpectedServerVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        let peer = self
+            .bundle
+            .verify_peer(&chain, PeerRole::Server, system_time(now))
+            .map_err(|e| {
+                tracing::debug!(error = %e.message(), expected = %self.expected, "mesh mTLS: server certificate refused");
+                rustls::Error::InvalidCertificate(
+                    rustls::CertificateError::ApplicationVerificationFailure,
+                )
+            })?;
+        if peer.spiffe_id != self.expected {
+            tracing::debug!(found = %peer.spiffe_id, expected = %self.expected, "mesh mTLS: the server is not the expected workload");
+            return Err(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::NotValidForName,
+            ));
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+/// The SPIFFE id of a verified peer's leaf certificate ("" if it names none, which the
+/// verifier does not let through).
+pub(crate) fn peer_spiffe_id(certificates: Option<&[CertificateDer<'_>]>) -> String {
+    certificates
+        .and_then(|chain| chain.first())
+        .and_then(|leaf| CertificateInfo::parse(leaf).ok())
+        .and_then(|info| info.spiffe_ids.into_iter().next())
+        .unwrap_or_default()
+}
+
+/// Server config of an ingress port: the user's certificate and key from PEM files, no
+/// client certificate asked. `field` is the config path of the port's `tls`.
+pub(crate) fn ingress_server_config(
+    certificate: &Path,
+    key: &Path,
+    field: &str,
+) -> Result<Arc<ServerConfig>, ConfigError> {
+    let error = |sub: &str, message: String| ConfigError {
+        path: format!("{field}{sub}"),
+        message,
+    };
+    let chain = CertificateDer::pem_file_iter(certificate)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| {
+            error(
+                ".certificate",
+                format!(
+                    "cannot read {}: {}",
+                    certificate.display(),
+                    describe_pem_error(&e)
+                ),
+            )
+        })?;
+    if chain.is_empty() {
+        return Err(error(
+            ".certificate",
+            format!("{} holds no PEM certificate", certificate.display()),
+        ));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+        error(
+            ".key",
+            format!(
+                "cannot read a private key from {}: {}",
+                key.display(),
+                describe_pem_error(&e)
+            ),
+        )
+    })?;
+    let config = server_builder()
+        .map_err(|e| error("", e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain, private_key)
+        .map_err(|e| {
+            error(
+                "",
+                format!(
+                    "the key in {} does not fit the certificate in {} ({e})",
+                    key.display(),
+                    certificate.display()
+                ),
+            )
+        })?;
+    Ok(with_alpn(config))
+}
+
+fn describe_pem_error(e: &rustls::pki_types::pem::Error) -> String {
+    use rustls::pki_types::pem::Error;
+    match e {
+        Error::Io(io) => io.to_string(),
+        Error::NoItemsFound => "no PEM item of that kind".to_owned(),
+        // Never echo the file's contents: it may be a private key.
+        _ => "not valid PEM".to_owned(),
+    }
+}
+
+/// Whether the first bytes of a connection are a TLS handshake record (a ClientHello):
+/// content type 22, legacy version 3.x. `None`: too few bytes to say.
+pub(crate) fn is_client_hello(prefix: &[u8]) -> Option<bool> {
+    match prefix {
+        [] => None,
+        [0x16] | [0x16, 0x03] => None,
+        [0x16, 0x03, minor, ..] => Some(*minor <= 0x04),
+        _ => Some(false),
+    }
+}
