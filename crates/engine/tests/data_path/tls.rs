@@ -456,3 +456,51 @@ fn user_certificate() -> UserCertificate {
         key_pem: key.serialize_pem(),
     }
 }
+
+#[tokio::test]
+async fn a_new_identity_serves_new_handshakes_and_open_connections_carry_on() {
+    let app = App::start("app", AppProtocol::Http1).await;
+    let pki = Pki::new();
+    let engine = engine();
+    engine
+        .apply(mtls_config(app.addr, MtlsMode::Strict))
+        .unwrap();
+    let first = pki.workload("default", "app");
+    let first_serial = first.certificate().serial().to_owned();
+    engine.set_identity(Some(first));
+    let client = pki.issue("shop", "web");
+    let tls = connect_tls(&engine, &pki, Some(&client), &[b"http/1.1"])
+        .await
+        .unwrap();
+    let served_by = |tls: &TlsStream<TcpStream>| {
+        let leaf = tls.get_ref().1.peer_certificates().unwrap()[0].clone();
+        mesh_engine::mesh_identity::CertificateInfo::parse(&leaf)
+            .unwrap()
+            .serial
+    };
+    assert_eq!(served_by(&tls), first_serial);
+    let mut open = H1Client::over(tls).await;
+    assert_eq!(open.get("app", "/before").await.status, 200);
+
+    // Renewal: a new key and certificate for the same id.
+    let renewed = pki.workload("default", "app");
+    let renewed_serial = renewed.certificate().serial().to_owned();
+    assert_ne!(renewed_serial, first_serial);
+    engine.set_identity(Some(renewed));
+
+    let tls = connect_tls(&engine, &pki, Some(&client), &[b"http/1.1"])
+        .await
+        .unwrap();
+    assert_eq!(served_by(&tls), renewed_serial);
+    assert_eq!(
+        H1Client::over(tls).await.get("app", "/new").await.status,
+        200
+    );
+    // The connection made before the renewal keeps working.
+    assert_eq!(open.get("app", "/after").await.status, 200);
+
+    // Removing the identity closes a strict port to new connections only.
+    engine.set_identity(None);
+    assert!(refused(connect_tls(&engine, &pki, Some(&client), &[b"http/1.1"]).await).await);
+    assert_eq!(open.get("app", "/still").await.status, 200);
+}
