@@ -197,6 +197,8 @@ export interface BindingEndpoint {
   address: string
   weight: number
   labels?: Record<string, string>
+  /** The SPIFFE id the endpoint's proxy serves mTLS with (`spiffe://...`), if meshed. */
+  identity?: string
 }
 
 /** Outlier ejection of one endpoint of a Service. */

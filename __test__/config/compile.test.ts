@@ -142,6 +142,7 @@ endpoints:
   - address: "[::1]:9002"
     weight: 3
     labels: { zone: a }
+    identity: spiffe://mesh.local/ns/accounts/sa/users
 loadBalancer: { type: ring_hash, hashHeader: X-User-ID }
 ---
 apiVersion: mesh/v1
@@ -157,7 +158,7 @@ loadBalancer: ring_hash
         protocol: 'http2',
         endpoints: [
           { address: '127.0.0.1:9001', weight: 1 },
-          { address: '[::1]:9002', weight: 3, labels: { zone: 'a' } },
+          { address: '[::1]:9002', weight: 3, labels: { zone: 'a' }, identity: 'spiffe://mesh.local/ns/accounts/sa/users' },
         ],
         loadBalancer: 'ring_hash',
         hashHeader: 'x-user-id',

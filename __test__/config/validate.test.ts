@@ -245,6 +245,18 @@ describe('HTTPRoute checks', () => {
   })
 })
 
+describe('endpoint identities', () => {
+  it('take an exact SPIFFE id and nothing else', () => {
+    const withIdentity = (identity: unknown) => service('orders', { endpoints: [{ address: '127.0.0.1:18080', identity }] })
+    expect(validateWithProxy(withIdentity('spiffe://mesh.local/ns/default/sa/orders')).warnings).toEqual([])
+    const expected = 'expected a SPIFFE ID such as "spiffe://mesh.local/ns/default/sa/web"'
+    expect(errorsWithProxy(withIdentity('spiffe://mesh.local/ns/default/sa/*'))).toEqual([
+      at(2, 'Service "orders"', `endpoints[0].identity: ${expected}, got "spiffe://mesh.local/ns/default/sa/*"`),
+    ])
+    expect(errorsWithProxy(withIdentity('orders'))).toEqual([at(2, 'Service "orders"', `endpoints[0].identity: ${expected}, got "orders"`)])
+  })
+})
+
 describe('ingress TLS on an inbound port', () => {
   const withInbound = (fields: Record<string, unknown>) => proxy({ inbound: [{ port: 4143, forwardTo: '127.0.0.1:8080', ...fields }] })
   const inboundErrors = (fields: Record<string, unknown>) =>

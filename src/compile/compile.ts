@@ -110,6 +110,7 @@ function compileService(service: ServiceResource): BindingService {
       address: endpoint.address,
       weight: endpoint.weight,
       ...(Object.keys(endpoint.labels).length > 0 ? { labels: { ...endpoint.labels } } : {}),
+      ...(endpoint.identity !== undefined ? { identity: endpoint.identity } : {}),
     })),
     loadBalancer: service.loadBalancer.type,
   }

@@ -302,10 +302,17 @@ const proxy = object<ProxyResource>(proxyFields, {
 
 // ---------------------------------------------------------------- Service
 
+/** The exact SPIFFE id an endpoint's proxy must prove (no wildcard). */
+const endpointIdentity = string({
+  pattern: /^spiffe:\/\/[a-z0-9._-]+(?:\/[A-Za-z0-9._~%!$&'()+,;=:@-]+)+$/,
+  expected: 'a SPIFFE ID such as "spiffe://mesh.local/ns/default/sa/web"',
+})
+
 const endpoint = object<Endpoint>({
   address: required(destinationAddress),
   weight: withDefault(integer(1, MAX_WEIGHT), 1),
   labels: withDefault(record(string({ expected: 'a string' })), {}),
+  identity: optional(endpointIdentity),
 })
 
 const endpoints = array(endpoint, {

@@ -137,6 +137,12 @@ export interface Endpoint {
   /** Relative share of traffic (default 1). */
   weight: number
   labels: Record<string, string>
+  /**
+   * The SPIFFE id the endpoint's proxy serves mTLS with (mesh-control fills it for
+   * registered endpoints). When every endpoint of a Service has one and the proxy holds
+   * an identity, traffic to the Service is mTLS and each endpoint must prove its id.
+   */
+  identity?: string
 }
 
 /** Not enforced in this version. Without `path` the check is a TCP connect. */

@@ -116,6 +116,8 @@ pub struct BindingEndpoint {
     pub address: String,
     pub weight: u32,
     pub labels: Option<BTreeMap<String, String>>,
+    /// The SPIFFE id the endpoint's proxy serves mTLS with (`spiffe://...`), if meshed.
+    pub identity: Option<String>,
 }
 
 #[napi(object)]
@@ -345,6 +347,7 @@ impl BindingService {
                     address: addr(&format!("{path}.endpoints[{i}].address"), &e.address)?,
                     weight: e.weight,
                     labels: e.labels.unwrap_or_default(),
+                    identity: e.identity,
                 })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -190,6 +190,10 @@ pub struct EndpointSpec {
     pub address: SocketAddr,
     pub weight: u32,
     pub labels: BTreeMap<String, String>,
+    /// The SPIFFE id the endpoint's proxy serves mTLS with. When every endpoint of a
+    /// Service has one and this proxy holds an identity, traffic to it is mTLS (HTTP over
+    /// one multiplexed HTTP/2 connection per endpoint), and the server must prove this id.
+    pub identity: Option<String>,
 }
 
 #[derive(Clone, Debug)]

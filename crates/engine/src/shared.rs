@@ -83,18 +83,21 @@ impl Shared {
 
     /// TCP stats of connections to `endpoint` of `service`: the snapshot's handle, or the
     /// registry's for an endpoint the snapshot has none for.
+    /// With `tls` (mesh mTLS connections, rare: one per endpoint) the registry's handle
+    /// with `tls="true"`.
     pub(crate) fn endpoint_tcp_stats(
         &self,
         service: &ServiceRuntime,
         endpoint: SocketAddr,
+        tls: bool,
     ) -> Arc<TcpStats> {
         match service.tcp_stats(endpoint) {
-            Some(stats) => stats.clone(),
-            None => self.stats.tcp(TcpLabels {
+            Some(stats) if !tls => stats.clone(),
+            _ => self.stats.tcp(TcpLabels {
                 direction: Direction::Outbound,
                 dst_service: service.key.clone(),
                 target_addr: endpoint.to_string(),
-                tls: false,
+                tls,
                 client_id: String::new(),
             }),
         }

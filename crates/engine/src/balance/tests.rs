@@ -13,6 +13,7 @@ fn spec(port: u16, weight: u32) -> EndpointSpec {
         address: addr(port),
         weight,
         labels: BTreeMap::new(),
+        identity: None,
     }
 }
 

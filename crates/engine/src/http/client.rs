@@ -36,6 +36,8 @@ use crate::resilience::breaker::{ConnectionGuard, IdleConnections};
 use crate::resilience::{Limit, ServiceBreaker};
 use crate::stats::TcpStats;
 use crate::tcp::{self, ConnectError, Metered, Peer};
+use crate::tls::WorkloadTls;
+use mesh_identity::SpiffeId;
 
 /// Idle HTTP/1 connections kept per endpoint; more are closed when they come back.
 const MAX_IDLE_PER_ENDPOINT: usize = 512;
@@ -111,6 +113,15 @@ impl H1Lease {
 pub(crate) struct Pools {
     h1: PoolMap<H1Pool>,
     h2: PoolMap<H2Pool>,
+    /// Mesh mTLS connections (HTTP/2 to the endpoint's proxy), apart from plaintext ones.
+    mesh: PoolMap<H2Pool>,
+}
+
+/// Where a mesh mTLS request goes: the identity this proxy presents (the one in force when
+/// a connection is made) and the SPIFFE id the endpoint must prove.
+pub(crate) struct MeshTarget {
+    pub(crate) identity: Arc<WorkloadTls>,
+    pub(crate) expected: Arc<SpiffeId>,
 }
 
 impl Pools {
@@ -118,6 +129,7 @@ impl Pools {
         Self {
             h1: PoolMap::new(),
             h2: PoolMap::new(),
+            mesh: PoolMap::new(),
         }
     }
 
@@ -143,11 +155,34 @@ impl Pools {
                 Ok((response, Some(H1Lease { pool, conn })))
             }
             HttpVersion::Http2 => {
-                let pool = self.h2.get_or_insert(addr, || H2Pool::new(addr));
-                let response = pool.send(req, timeouts.connect, tcp_stats, breaker).await?;
+                let pool = self.h2.get_or_insert(addr, || H2Pool::new(addr, None));
+                let response = pool
+                    .send(req, timeouts.connect, tcp_stats, breaker, None)
+                    .await?;
                 Ok((response, None))
             }
         }
+    }
+
+    /// Sends `req` (prepared for HTTP/2) to the proxy of the endpoint at `addr` over mesh
+    /// mTLS: one multiplexed connection per endpoint, made with the identity in force and
+    /// checked against `mesh.expected`. Counting and limits as for [`Pools::send`].
+    pub(crate) async fn send_mesh(
+        &self,
+        addr: SocketAddr,
+        req: Request<RequestBody>,
+        timeouts: PoolTimeouts,
+        tcp_stats: &ConnectStats<'_>,
+        breaker: Option<&Arc<ServiceBreaker>>,
+        mesh: MeshTarget,
+    ) -> Result<Response<Incoming>, SendError> {
+        let pool = self.mesh.get_or_replace(
+            addr,
+            |pool| pool.expected.as_deref() == Some(&*mesh.expected),
+            || H2Pool::new(addr, Some(mesh.expected.clone())),
+        );
+        pool.send(req, timeouts.connect, tcp_stats, breaker, Some(&mesh))
+            .await
     }
 
     /// Closes HTTP/1 connections idle longer than `idle_timeout` (or closed by their peer)
@@ -156,6 +191,7 @@ impl Pools {
     pub(crate) fn reap(&self, idle_timeout: Duration) {
         self.h1.retain(|pool| pool.reap(idle_timeout));
         self.h2.retain(|pool| pool.reap(idle_timeout));
+        self.mesh.retain(|pool| pool.reap(idle_timeout));
     }
 }
 
@@ -182,6 +218,33 @@ impl<P> PoolMap<P> {
         let current = self.map.load_full();
         if let Some(pool) = current.get(&addr) {
             return pool.clone();
+        }
+        let pool = Arc::new(make());
+        let mut next = HashMap::clone(&current);
+        next.insert(addr, pool.clone());
+        self.map.store(Arc::new(next));
+        pool
+    }
+
+    /// The pool of `addr` if `fits` it, else a new one from `make` in its place (the old
+    /// one's connections end with their last user).
+    fn get_or_replace(
+        &self,
+        addr: SocketAddr,
+        fits: impl Fn(&P) -> bool,
+        make: impl FnOnce() -> P,
+    ) -> Arc<P> {
+        if let Some(pool) = self.map.load().get(&addr) {
+            if fits(pool) {
+                return pool.clone();
+            }
+        }
+        let _write = self.write.lock();
+        let current = self.map.load_full();
+        if let Some(pool) = current.get(&addr) {
+            if fits(pool) {
+                return pool.clone();
+            }
         }
         let pool = Arc::new(make());
         let mut next = HashMap::clone(&current);
@@ -516,6 +579,8 @@ async fn connect_h1(
 
 struct H2Pool {
     addr: SocketAddr,
+    /// Mesh pools: the SPIFFE id the endpoint must prove on every connection.
+    expected: Option<Arc<SpiffeId>>,
     current: ArcSwapOption<http2::SendRequest<RequestBody>>,
     /// One connect at a time; requests arriving meanwhile wait for its outcome.
     connecting: tokio::sync::Mutex<()>,
@@ -527,9 +592,10 @@ struct H2Pool {
 }
 
 impl H2Pool {
-    fn new(addr: SocketAddr) -> Self {
+    fn new(addr: SocketAddr, expected: Option<Arc<SpiffeId>>) -> Self {
         Self {
             addr,
+            expected,
             current: ArcSwapOption::empty(),
             connecting: tokio::sync::Mutex::new(()),
             attempts: AtomicU64::new(0),
@@ -550,11 +616,12 @@ impl H2Pool {
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
         breaker: Option<&Arc<ServiceBreaker>>,
+        mesh: Option<&MeshTarget>,
     ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         match self.live() {
             Some(sender) => Ok(sender),
             // Boxed: rare, and its future would bloat every request's.
-            None => Box::pin(self.connect(connect_timeout, tcp_stats, breaker)).await,
+            None => Box::pin(self.connect(connect_timeout, tcp_stats, breaker, mesh)).await,
         }
     }
 
@@ -565,6 +632,7 @@ impl H2Pool {
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
         breaker: Option<&Arc<ServiceBreaker>>,
+        mesh: Option<&MeshTarget>,
     ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         let seen_attempts = self.attempts.load(Ordering::Acquire);
         let _connecting = self.connecting.lock().await;
@@ -585,7 +653,7 @@ impl H2Pool {
             ),
         };
         self.attempts.fetch_add(1, Ordering::AcqRel);
-        match connect_h2(self.addr, connect_timeout, tcp_stats, slot).await {
+        match connect_h2(self.addr, connect_timeout, tcp_stats, slot, mesh).await {
             Ok(sender) => {
                 *self.last_failure.lock() = None;
                 self.current.store(Some(Arc::new(sender.clone())));
@@ -606,13 +674,14 @@ impl H2Pool {
         connect_timeout: Duration,
         tcp_stats: &ConnectStats<'_>,
         breaker: Option<&Arc<ServiceBreaker>>,
+        mesh: Option<&MeshTarget>,
     ) -> Result<Response<Incoming>, SendError> {
         self.last_used_ms.store(now_millis(), Ordering::Relaxed);
         let mut req = req;
         // A second try only when the first connection turned out closed before the
         // request was handed to it (the request comes back unsent).
         for retry in [true, false] {
-            let mut sender = match self.sender(connect_timeout, tcp_stats, breaker).await {
+            let mut sender = match self.sender(connect_timeout, tcp_stats, breaker, mesh).await {
                 Ok(sender) => sender,
                 Err(error) => return Err(SendError::unsent(error, req)),
             };
@@ -688,8 +757,29 @@ async fn connect_h2(
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
     slot: Option<ConnectionGuard>,
+    mesh: Option<&MeshTarget>,
 ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
     let io = connect_metered(addr, timeout, tcp_stats).await?;
+    match mesh {
+        None => handshake_h2(addr, io, slot).await,
+        Some(mesh) => {
+            let tls =
+                crate::tls::connect_mesh(io.into_inner(), mesh, &[crate::tls::ALPN_H2], timeout)
+                    .await
+                    .map_err(|e| UpstreamError::Connect(ConnectError::Io(e)))?;
+            handshake_h2(addr, TokioIo::new(tls), slot).await
+        }
+    }
+}
+
+async fn handshake_h2<I>(
+    addr: SocketAddr,
+    io: TokioIo<I>,
+    slot: Option<ConnectionGuard>,
+) -> Result<http2::SendRequest<RequestBody>, UpstreamError>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEPALIVE_INTERVAL)

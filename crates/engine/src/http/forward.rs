@@ -7,23 +7,25 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use http::uri::Authority;
-use http::{request, Method, Request, Response, StatusCode};
+use http::{request, HeaderValue, Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 
 use super::body::{grpc_failed, Outcome, ProxyBody, UpstreamBody};
-use super::client::{H1Lease, SendError, UpstreamError};
+use super::client::{H1Lease, MeshTarget, SendError, UpstreamError};
 use super::error::ProxyError;
 use super::headers::{prepare_request, prepare_response};
 use super::replay::RequestBody;
 use super::retry::{self, Attempt, Continuation, RetryState};
 use super::HttpVersion;
 use crate::balance::InFlight;
+use crate::config::ServiceProtocol;
 use crate::resilience::{RequestGuard, ServiceBreaker};
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
 use crate::stats::{HttpStats, TcpStats};
+use crate::tcp::ConnectError;
 
 /// Where and how one request goes, decided from the snapshot before any await.
 pub(crate) struct Target {
@@ -53,13 +55,19 @@ pub(crate) enum ConnStats {
     Endpoint(Arc<ServiceRuntime>),
     /// A passthrough target.
     Passthrough,
+    /// The picked endpoint of this meshed backend service, over mTLS (see
+    /// [`ServiceRuntime::is_meshed`]): HTTP/2 to the endpoint's proxy, which must prove
+    /// the endpoint's SPIFFE id.
+    MeshEndpoint(Arc<ServiceRuntime>),
 }
 
 impl ConnStats {
     /// The circuit breaker of the Service the request goes to, if it has one.
     pub(crate) fn breaker(&self) -> Option<&Arc<ServiceBreaker>> {
         match self {
-            ConnStats::Endpoint(service) => service.breaker.as_ref(),
+            ConnStats::Endpoint(service) | ConnStats::MeshEndpoint(service) => {
+                service.breaker.as_ref()
+            }
             ConnStats::Uncounted | ConnStats::Passthrough => None,
         }
     }
@@ -67,7 +75,10 @@ impl ConnStats {
     fn resolve(&self, shared: &Shared, addr: SocketAddr) -> Option<Arc<TcpStats>> {
         match self {
             ConnStats::Uncounted => None,
-            ConnStats::Endpoint(service) => Some(shared.endpoint_tcp_stats(service, addr)),
+            ConnStats::Endpoint(service) => Some(shared.endpoint_tcp_stats(service, addr, false)),
+            ConnStats::MeshEndpoint(service) => {
+                Some(shared.endpoint_tcp_stats(service, addr, true))
+            }
             ConnStats::Passthrough => Some(shared.passthrough_tcp_stats(addr)),
         }
     }
@@ -109,6 +120,16 @@ where
             ProxyError::BadRequest,
             "invalid Host header",
         );
+    }
+    if let ConnStats::MeshEndpoint(service) = &target.conn_stats {
+        if service.spec.protocol == ServiceProtocol::Http {
+            // Carried over HTTP/2 between the proxies; the server proxy gives the
+            // workload HTTP/1 back.
+            parts.headers.insert(
+                super::inbound::ORIG_PROTO,
+                HeaderValue::from_static(super::inbound::ORIG_PROTO_HTTP1),
+            );
+        }
     }
     let mut target = target;
     let (body, retry) = match target.retry.take() {
@@ -327,14 +348,45 @@ pub(crate) async fn send_attempt(
     limit: Option<Duration>,
 ) -> Result<(Response<Incoming>, Option<H1Lease>), (Failure, Option<Box<Request<RequestBody>>>)> {
     let tcp_stats = || conn_stats.resolve(shared, addr);
-    let sent = shared.pools.send(
-        addr,
-        version,
-        req,
-        timeouts,
-        &tcp_stats,
-        conn_stats.breaker(),
-    );
+    let mesh = match conn_stats {
+        ConnStats::MeshEndpoint(service) => {
+            let identity = shared.identity.load_full();
+            match (identity, service.identity_of(addr)) {
+                (Some(identity), Some(expected)) => Some(MeshTarget {
+                    identity,
+                    expected: expected.clone(),
+                }),
+                // The identity went away after the request was routed (or the endpoint
+                // has none): never fall back to plaintext for a meshed Service.
+                _ => {
+                    let error = std::io::Error::other(format!(
+                        "no mTLS to {addr}: this proxy holds no workload identity"
+                    ));
+                    return Err((
+                        Failure::Upstream(UpstreamError::Connect(ConnectError::Io(error))),
+                        None,
+                    ));
+                }
+            }
+        }
+        _ => None,
+    };
+    let breaker = conn_stats.breaker();
+    let sent = async {
+        match mesh {
+            None => {
+                shared
+                    .pools
+                    .send(addr, version, req, timeouts, &tcp_stats, breaker)
+                    .await
+            }
+            Some(mesh) => shared
+                .pools
+                .send_mesh(addr, req, timeouts, &tcp_stats, breaker, mesh)
+                .await
+                .map(|response| (response, None)),
+        }
+    };
     let split = |e: SendError| (Failure::Upstream(e.error), e.unsent);
     match limit {
         Some(limit) => match tokio::time::timeout(limit, sent).await {

@@ -41,7 +41,7 @@ fn plan_of(snapshot: &Snapshot, id: ListenerId) -> Option<&InboundPlan> {
 /// from mesh peers (verified client certificates) on ports that do not name a protocol.
 pub(crate) const ORIG_PROTO: &str = "x-mesh-orig-proto";
 /// The one value of [`ORIG_PROTO`] there is so far.
-const ORIG_PROTO_HTTP1: &str = "HTTP/1.1";
+pub(crate) const ORIG_PROTO_HTTP1: &str = "HTTP/1.1";
 
 /// How long a TLS handshake may take once the ClientHello began.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);

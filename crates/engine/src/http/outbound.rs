@@ -119,7 +119,10 @@ impl Handler for OutboundHandler {
             let Some(snapshot) = current.as_ref() else {
                 return ProxyError::NoService.response("no configuration in force");
             };
-            (self.decide(snapshot, &parts), pool_timeouts(snapshot))
+            (
+                self.decide(snapshot, &parts, upgrade.is_some()),
+                pool_timeouts(snapshot),
+            )
         };
         match decision {
             Decision::Forward(target) => {
@@ -186,7 +189,9 @@ impl Handler for OutboundHandler {
 
 impl OutboundHandler {
     /// Route, backend, endpoint: everything that reads the snapshot, without awaiting.
-    fn decide(&self, snapshot: &Snapshot, parts: &request::Parts) -> Decision {
+    /// `upgrading`: the client asked for a protocol upgrade (WebSocket), which only
+    /// HTTP/1 carries, so such a request never goes over the mesh's HTTP/2.
+    fn decide(&self, snapshot: &Snapshot, parts: &request::Parts, upgrading: bool) -> Decision {
         // One clock read per request: latency, the rate limit and the retry budget share it.
         let started = Instant::now();
         let Some(authority) =
@@ -293,13 +298,27 @@ impl OutboundHandler {
                 attempt_timeout: rule.backend_request_timeout,
             })
         });
+        // Meshed: mTLS over HTTP/2 to the endpoint's proxy, whatever the Service speaks.
+        let meshed =
+            backend_service.is_meshed() && !upgrading && self.shared.identity.load().is_some();
+        let (version, conn_stats) = if meshed {
+            (
+                HttpVersion::Http2,
+                ConnStats::MeshEndpoint(backend_service.clone()),
+            )
+        } else {
+            (
+                upstream_version(backend_service.spec.protocol),
+                ConnStats::Endpoint(backend_service.clone()),
+            )
+        };
         let mut target = Target {
             addr: endpoint.addr,
-            version: upstream_version(backend_service.spec.protocol),
+            version,
             response_timeout,
             stats: backend.stats.clone(),
             in_flight: None,
-            conn_stats: ConnStats::Endpoint(backend_service.clone()),
+            conn_stats,
             started,
             retry,
             request_slot,

@@ -552,6 +552,7 @@ fn endpoints(ports: &[u16]) -> Vec<EndpointSpec> {
             address: addr(port),
             weight: 1,
             labels: Default::default(),
+            identity: None,
         })
         .collect()
 }

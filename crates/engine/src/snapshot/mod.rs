@@ -5,6 +5,8 @@ use std::fmt;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use mesh_identity::SpiffeId;
+
 use crate::balance::{Balancer, LoadRegistry};
 use crate::config::CircuitBreakerSpec;
 use crate::config::{
@@ -88,11 +90,25 @@ pub struct ServiceRuntime {
     pub router: Router,
     /// One TCP stats handle per endpoint address (direction outbound).
     tcp_stats: HashMap<SocketAddr, Arc<TcpStats>>,
+    /// The SPIFFE id each endpoint must prove; empty unless every endpoint has one.
+    identities: HashMap<SocketAddr, Arc<SpiffeId>>,
 }
 
 impl ServiceRuntime {
     pub fn tcp_stats(&self, endpoint: SocketAddr) -> Option<&Arc<TcpStats>> {
         self.tcp_stats.get(&endpoint)
+    }
+
+    /// Whether traffic to the Service is mesh mTLS (when this proxy holds an identity):
+    /// every endpoint names the identity it serves with. A Service with endpoints outside
+    /// the mesh is plaintext to all of them, so retries and balancing never mix the two.
+    pub fn is_meshed(&self) -> bool {
+        !self.identities.is_empty()
+    }
+
+    /// The SPIFFE id `endpoint` must prove, for a meshed Service.
+    pub fn identity_of(&self, endpoint: SocketAddr) -> Option<&Arc<SpiffeId>> {
+        self.identities.get(&endpoint)
     }
 }
 
@@ -160,7 +176,21 @@ impl Snapshot {
                     Some(breaker)
                 }
             };
+            let mut identities = HashMap::new();
+            for (j, endpoint) in spec.endpoints.iter().enumerate() {
+                if let Some(id) = &endpoint.identity {
+                    let parsed = SpiffeId::parse(id).map_err(|e| ConfigError {
+                        path: format!("services[{index}].endpoints[{j}].identity"),
+                        message: e.message().to_string(),
+                    })?;
+                    identities.insert(endpoint.address, Arc::new(parsed));
+                }
+            }
+            if spec.endpoints.iter().any(|e| e.identity.is_none()) {
+                identities.clear();
+            }
             let runtime = Arc::new(ServiceRuntime {
+                identities,
                 balancer,
                 breaker,
                 router: Router::compile_indexed(spec, routes, stats, resilience)?,

@@ -22,6 +22,7 @@ fn service(namespace: &str, name: &str, port: u16, endpoints: &[&str]) -> Servic
                 address: addr(a),
                 weight: 1,
                 labels: BTreeMap::new(),
+                identity: None,
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,
@@ -636,4 +637,41 @@ fn config_error_displays_as_one_line_with_its_path() {
         e.to_string(),
         "services[0].port: must be between 1 and 65535, got 0"
     );
+}
+
+#[test]
+fn a_service_is_meshed_only_when_every_endpoint_names_a_valid_identity() {
+    let with_identities = |ids: &[Option<&str>]| {
+        let endpoints: Vec<String> = (0..ids.len())
+            .map(|i| format!("127.0.0.1:{}", 9000 + i))
+            .collect();
+        let refs: Vec<&str> = endpoints.iter().map(String::as_str).collect();
+        let mut spec = service("default", "orders", 80, &refs);
+        for (endpoint, id) in spec.endpoints.iter_mut().zip(ids) {
+            endpoint.identity = id.map(str::to_owned);
+        }
+        ProxyConfig {
+            services: vec![spec],
+            ..ProxyConfig::default()
+        }
+    };
+    let id = "spiffe://mesh.local/ns/default/sa/orders";
+
+    let snapshot = compile(&with_identities(&[Some(id), Some(id)])).unwrap();
+    let orders = snapshot.service("default/orders").unwrap();
+    assert!(orders.is_meshed());
+    assert_eq!(
+        orders.identity_of(addr("127.0.0.1:9001")).unwrap().as_str(),
+        id
+    );
+
+    let snapshot = compile(&with_identities(&[Some(id), None])).unwrap();
+    let orders = snapshot.service("default/orders").unwrap();
+    assert!(!orders.is_meshed());
+    assert!(orders.identity_of(addr("127.0.0.1:9000")).is_none());
+
+    let err = compile(&with_identities(&[Some(id), Some("http://not-spiffe")]))
+        .err()
+        .expect("a bad identity is refused");
+    assert_eq!(err.path, "services[0].endpoints[1].identity");
 }

@@ -12,6 +12,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use crate::balance::PickContext;
+use crate::http::client::MeshTarget;
 use crate::listener::ListenerId;
 use crate::shared::Shared;
 use crate::snapshot::ServiceRuntime;
@@ -74,9 +75,10 @@ pub(crate) async fn connect(
 
 /// Copies both ways until both sides have closed. Counting is the caller's: wrap the client
 /// in [`Metered`].
-pub(crate) async fn splice<C>(mut client: C, mut upstream: TcpStream) -> io::Result<(u64, u64)>
+pub(crate) async fn splice<C, U>(mut client: C, mut upstream: U) -> io::Result<(u64, u64)>
 where
     C: AsyncRead + AsyncWrite + Unpin,
+    U: AsyncRead + AsyncWrite + Unpin,
 {
     tokio::io::copy_bidirectional_with_sizes(&mut client, &mut upstream, COPY_BUFFER, COPY_BUFFER)
         .await
@@ -156,21 +158,49 @@ pub(crate) async fn forward_to_service<C>(
             }
         },
     };
-    let open = shared.endpoint_tcp_stats(service, target).open();
+    // A meshed Service is mTLS or nothing: never plaintext to a proxy that expects mTLS.
+    let mesh = match (service.identity_of(target), shared.identity.load_full()) {
+        (None, _) => None,
+        (Some(expected), Some(identity)) => Some(MeshTarget {
+            identity,
+            expected: expected.clone(),
+        }),
+        (Some(_), None) => {
+            tracing::debug!(%target, service = %service.key, "tcp: no workload identity for mTLS; closing the client connection");
+            return;
+        }
+    };
+    let open = shared
+        .endpoint_tcp_stats(service, target, mesh.is_some())
+        .open();
     let client = Metered::new(client, Some(open), Peer::Client);
     let in_flight = endpoint.start();
     let upstream = match connect(target, connect_timeout).await {
-        Ok(upstream) => {
-            in_flight.finish(true);
-            upstream
-        }
+        Ok(upstream) => upstream,
         Err(e) => {
             in_flight.finish(false);
             tracing::debug!(%target, service = %service.key, error = %e, "tcp: connect failed");
             return;
         }
     };
-    if let Err(e) = splice(client, upstream).await {
+    let spliced = match &mesh {
+        None => {
+            in_flight.finish(true);
+            splice(client, upstream).await
+        }
+        Some(mesh) => match crate::tls::connect_mesh(upstream, mesh, &[], connect_timeout).await {
+            Ok(tls) => {
+                in_flight.finish(true);
+                splice(client, tls).await
+            }
+            Err(e) => {
+                in_flight.finish(false);
+                tracing::debug!(%target, service = %service.key, error = %e, "tcp: mTLS failed");
+                return;
+            }
+        },
+    };
+    if let Err(e) = spliced {
         tracing::debug!(%target, error = %e, "tcp forward ended with an error");
     }
 }

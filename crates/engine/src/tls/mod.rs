@@ -287,6 +287,40 @@ impl ServerCertVerifier for ExpectedServerVerifier {
     }
 }
 
+/// Originates mesh mTLS over `io` to a proxy that must prove `mesh.expected`, presenting
+/// the identity in force, offering `alpn`; bounded by `timeout`. Errors say why (an
+/// identity mismatch names both ids in the debug log).
+pub(crate) async fn connect_mesh<I>(
+    io: I,
+    mesh: &crate::http::client::MeshTarget,
+    alpn: &[&[u8]],
+    timeout: Duration,
+) -> std::io::Result<tokio_rustls::client::TlsStream<I>>
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let mut config = mesh
+        .identity
+        .client_config(SpiffeId::clone(&mesh.expected))
+        .map_err(std::io::Error::other)?;
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    // Peers check the SPIFFE id, not this name; the trust domain is a valid DNS name.
+    let name = ServerName::try_from(mesh.expected.trust_domain().to_owned())
+        .map_err(std::io::Error::other)?;
+    let connect = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, io);
+    match tokio::time::timeout(timeout, connect).await {
+        Ok(Ok(tls)) => Ok(tls),
+        Ok(Err(e)) => Err(std::io::Error::new(
+            e.kind(),
+            format!("mTLS to {} failed: {e}", mesh.expected),
+        )),
+        Err(_) => Err(std::io::Error::new(
+            std::io::ErrorKind::TimedOut,
+            format!("mTLS handshake timed out after {}ms", timeout.as_millis()),
+        )),
+    }
+}
+
 /// The SPIFFE id of a verified peer's leaf certificate ("" if it names none, which the
 /// verifier does not let through).
 pub(crate) fn peer_spiffe_id(certificates: Option<&[CertificateDer<'_>]>) -> String {

@@ -85,6 +85,7 @@ pub fn service(name: &str, protocol: ServiceProtocol, endpoints: &[SocketAddr]) 
                 address,
                 weight: 1,
                 labels: BTreeMap::new(),
+                identity: None,
             })
             .collect(),
         load_balancer: LoadBalancer::RoundRobin,

@@ -504,3 +504,145 @@ async fn a_new_identity_serves_new_handshakes_and_open_connections_carry_on() {
     assert!(refused(connect_tls(&engine, &pki, Some(&client), &[b"http/1.1"]).await).await);
     assert_eq!(open.get("app", "/still").await.status, 200);
 }
+
+// ===== outbound: mesh mTLS origination to endpoints with an identity =====
+
+/// A server proxy: a strict inbound port in front of `forward_to`, serving `default/app`.
+fn server_proxy(pki: &Pki, forward_to: SocketAddr, protocol: Protocol) -> (Engine, SocketAddr) {
+    let server = engine();
+    server
+        .apply(ProxyConfig {
+            inbound: vec![InboundListener {
+                mtls: MtlsMode::Strict,
+                ..inbound(forward_to, protocol)
+            }],
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+    server.set_identity(Some(pki.workload("default", "app")));
+    let addr = bound(&server, ListenerKind::Inbound);
+    (server, addr)
+}
+
+/// A Service whose one endpoint is `addr`, expected to prove `identity`.
+fn meshed_service(
+    name: &str,
+    protocol: mesh_engine::config::ServiceProtocol,
+    addr: SocketAddr,
+    identity: &str,
+) -> mesh_engine::config::ServiceSpec {
+    let mut spec = service(name, protocol, &[addr]);
+    spec.endpoints[0].identity = Some(identity.to_owned());
+    spec
+}
+
+#[tokio::test]
+async fn outbound_http1_rides_mtls_http2_to_a_strict_server_proxy() {
+    use mesh_engine::config::ServiceProtocol;
+    let app = App::start("app", AppProtocol::Http1).await;
+    let pki = Pki::new();
+    let (server, server_addr) = server_proxy(&pki, app.addr, Protocol::Auto);
+
+    let client = engine();
+    client
+        .apply(outbound_config(vec![
+            meshed_service(
+                "app",
+                ServiceProtocol::Http,
+                server_addr,
+                server_id().as_str(),
+            ),
+            meshed_service(
+                "impostor",
+                ServiceProtocol::Http,
+                server_addr,
+                "spiffe://mesh.local/ns/default/sa/other",
+            ),
+        ]))
+        .unwrap();
+    let outbound = bound(&client, ListenerKind::Outbound);
+
+    // Without an identity of its own the client proxy never falls back to plaintext.
+    let reply = H1Client::connect(outbound).await.get("app", "/no-id").await;
+    assert_eq!(reply.status, 502);
+    assert_eq!(app.connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+    client.set_identity(Some(pki.workload("shop", "web")));
+    let mut h1 = H1Client::connect(outbound).await;
+    for i in 0..3 {
+        let reply = h1.get("app", &format!("/hello/{i}")).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        assert_eq!(reply.body, format!("app GET /hello/{i} host=app"));
+    }
+
+    // A server that cannot prove the identity discovery gave the endpoint: 502.
+    let reply = h1.get("impostor", "/x").await;
+    assert_eq!(reply.status, 502);
+    assert!(
+        reply.headers.contains_key("x-mesh-error"),
+        "{:?}",
+        reply.headers
+    );
+
+    // The server proxy saw one mTLS connection from shop/web carrying the 3 requests,
+    // over HTTP/2, and gave the HTTP/1 workload HTTP/1.
+    let stats = server.stats();
+    let http = stats
+        .http
+        .iter()
+        .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/web")
+        .expect("server-side stats of the client proxy");
+    assert_eq!((http.requests, responses(http, 200, false)), (3, 3));
+    let tcp = stats
+        .tcp
+        .iter()
+        .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/web")
+        .expect("server-side tcp stats");
+    assert_eq!(tcp.open_total, 1);
+    let client_tcp = client
+        .stats()
+        .tcp
+        .into_iter()
+        .find(|e| e.labels.tls && e.labels.dst_service == "default/app")
+        .expect("client-side tls tcp stats");
+    assert_eq!(client_tcp.open_total, 1);
+}
+
+#[tokio::test]
+async fn outbound_tcp_to_a_meshed_service_is_mtls() {
+    use mesh_engine::config::{ServiceProtocol, TcpOutboundListener};
+    let echo = echo_server().await;
+    let pki = Pki::new();
+    let (server, server_addr) = server_proxy(&pki, echo, Protocol::Tcp);
+    let client = engine();
+    client
+        .apply(ProxyConfig {
+            tcp_outbound: vec![TcpOutboundListener {
+                listen: loopback(),
+                service: "default/db".into(),
+            }],
+            services: vec![meshed_service(
+                "db",
+                ServiceProtocol::Tcp,
+                server_addr,
+                server_id().as_str(),
+            )],
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+    client.set_identity(Some(pki.workload("shop", "worker")));
+    let mut stream = TcpStream::connect(bound(&client, ListenerKind::TcpOutbound))
+        .await
+        .unwrap();
+    stream.write_all(b"opaque bytes").await.unwrap();
+    assert_eq!(
+        read_exactly(&mut stream, 12, Duration::from_secs(5)).await,
+        b"opaque bytes"
+    );
+    let served = server
+        .stats()
+        .tcp
+        .into_iter()
+        .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/worker");
+    assert!(served.is_some_and(|e| e.labels.tls && e.open_total == 1));
+}
