@@ -298,9 +298,9 @@ impl OutboundHandler {
                 attempt_timeout: rule.backend_request_timeout,
             })
         });
-        // Meshed: mTLS over HTTP/2 to the endpoint's proxy, whatever the Service speaks.
-        let meshed =
-            backend_service.is_meshed() && !upgrading && self.shared.identity.load().is_some();
+        // Meshed: mTLS over HTTP/2 to the endpoint's proxy, whatever the Service speaks
+        // (and a 502 while this proxy holds no identity: never plaintext to the mesh).
+        let meshed = backend_service.is_meshed() && !upgrading;
         let (version, conn_stats) = if meshed {
             (
                 HttpVersion::Http2,

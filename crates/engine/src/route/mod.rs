@@ -60,6 +60,18 @@ impl Router {
         stats: &StatsRegistry,
         resilience: &ResilienceRegistry,
     ) -> Result<Router, ConfigError> {
+        Self::compile_meshed(service, routes, stats, resilience, &|_| false)
+    }
+
+    /// Like [`Router::compile_indexed`]; requests to the backends `meshed` names (by
+    /// `namespace/name`) go over mesh mTLS, and count under `tls="true"`.
+    pub fn compile_meshed(
+        service: &ServiceSpec,
+        routes: &[(usize, &HttpRouteSpec)],
+        stats: &StatsRegistry,
+        resilience: &ResilienceRegistry,
+        meshed: &dyn Fn(&str) -> bool,
+    ) -> Result<Router, ConfigError> {
         let authority = format!("{}.{}:{}", service.name, service.namespace, service.port);
         let parent_key = service.key();
         let backend_stats = |backend: &str, route: &str| {
@@ -68,7 +80,7 @@ impl Router {
                 authority: authority.clone(),
                 dst_service: backend.to_owned(),
                 route: route.to_owned(),
-                tls: false,
+                tls: meshed(backend),
                 client_id: String::new(),
             })
         };

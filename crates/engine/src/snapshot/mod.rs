@@ -112,6 +112,11 @@ impl ServiceRuntime {
     }
 }
 
+/// Every endpoint names the identity its proxy serves (see [`ServiceRuntime::is_meshed`]).
+fn is_meshed(spec: &ServiceSpec) -> bool {
+    !spec.endpoints.is_empty() && spec.endpoints.iter().all(|e| e.identity.is_some())
+}
+
 impl Snapshot {
     /// Validates everything (unknown service refs, duplicate listen addresses, bad regexes,
     /// duplicate services, weight overflows...) and builds the runtime state. The first
@@ -148,6 +153,13 @@ impl Snapshot {
             }
         }
 
+        // Traffic to these goes over mesh mTLS: their request metrics say tls="true".
+        let meshed: HashSet<String> = config
+            .services
+            .iter()
+            .filter(|spec| is_meshed(spec))
+            .map(ServiceSpec::key)
+            .collect();
         let mut services = HashMap::with_capacity(config.services.len());
         let mut ordered = Vec::with_capacity(config.services.len());
         let mut breaker_limits = Vec::new();
@@ -186,14 +198,16 @@ impl Snapshot {
                     identities.insert(endpoint.address, Arc::new(parsed));
                 }
             }
-            if spec.endpoints.iter().any(|e| e.identity.is_none()) {
+            if !is_meshed(spec) {
                 identities.clear();
             }
             let runtime = Arc::new(ServiceRuntime {
                 identities,
                 balancer,
                 breaker,
-                router: Router::compile_indexed(spec, routes, stats, resilience)?,
+                router: Router::compile_meshed(spec, routes, stats, resilience, &|backend| {
+                    meshed.contains(backend)
+                })?,
                 tcp_stats: spec
                     .endpoints
                     .iter()

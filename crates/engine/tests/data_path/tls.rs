@@ -566,6 +566,8 @@ async fn outbound_http1_rides_mtls_http2_to_a_strict_server_proxy() {
     let reply = H1Client::connect(outbound).await.get("app", "/no-id").await;
     assert_eq!(reply.status, 502);
     assert_eq!(app.connections.load(std::sync::atomic::Ordering::SeqCst), 0);
+    // Refused before it left: the server proxy saw no connection at all.
+    assert!(server.stats().tls_refusals.iter().all(|r| r.count == 0));
 
     client.set_identity(Some(pki.workload("shop", "web")));
     let mut h1 = H1Client::connect(outbound).await;
@@ -599,6 +601,14 @@ async fn outbound_http1_rides_mtls_http2_to_a_strict_server_proxy() {
         .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/web")
         .expect("server-side tcp stats");
     assert_eq!(tcp.open_total, 1);
+    let client_http = client
+        .stats()
+        .http
+        .into_iter()
+        .find(|e| e.labels.dst_service == "default/app")
+        .expect("client-side request stats");
+    assert!(client_http.labels.tls);
+    assert_eq!(client_http.requests, 4);
     let client_tcp = client
         .stats()
         .tcp
