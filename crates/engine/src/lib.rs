@@ -24,4 +24,4 @@ pub mod tls;
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 pub use engine::{ApplyError, Engine, EngineOptions, ListenerInfo, ListenerKind};
 pub use mesh_identity;
-pub use tls::{mesh_client_config, TlsError, WorkloadTls};
+pub use tls::{mesh_client_config, mesh_server_name, TlsError, WorkloadTls};

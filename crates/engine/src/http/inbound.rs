@@ -58,7 +58,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
     };
     let detect_timeout = Duration::from_millis(snapshot.timeouts.detect_ms);
     let (tls_config, mesh) = match (&plan.ingress_tls, plan.listener.mtls) {
-        (Some(config), _) => (config.clone(), false),
+        (Some(config), _) => (config.clone(), None),
         (None, MtlsMode::Off) => {
             return serve_plaintext(shared, snapshot, id, Rewind::plain(stream), None).await;
         }
@@ -73,7 +73,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
                 // wait for the client's first bytes (server-first protocols go at once).
                 return serve_plaintext(shared, snapshot, id, Rewind::plain(stream), None).await;
             };
-            (identity.server_config().clone(), true)
+            (identity.server_config().clone(), Some(identity))
         }
     };
     let (client_hello, prefix) = match read_record_start(&mut stream, detect_timeout).await {
@@ -83,9 +83,25 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
             return;
         }
     };
+    let permissive = mesh.is_some() && plan.listener.mtls == MtlsMode::Permissive;
+    let (prefix, passthrough) = match &mesh {
+        // A permissive port terminates only the mesh's ClientHellos (by SNI); the
+        // workload's own TLS clients go through as they came.
+        Some(identity) if client_hello && permissive => {
+            let deadline = tokio::time::Instant::now() + detect_timeout;
+            match crate::tls::read_server_name(&mut stream, prefix, deadline).await {
+                Ok((sni, prefix)) => (prefix, !identity.is_mesh_server_name(sni.as_deref())),
+                Err(e) => {
+                    tracing::debug!(%listen, error = %e, "inbound: connection closed inside its ClientHello");
+                    return;
+                }
+            }
+        }
+        _ => (prefix, false),
+    };
     let io = Rewind::new(prefix, stream);
-    if !client_hello {
-        if mesh && plan.listener.mtls == MtlsMode::Permissive {
+    if !client_hello || passthrough {
+        if permissive {
             return serve_plaintext(shared, snapshot, id, io, None).await;
         }
         tracing::debug!(%listen, "inbound: plaintext on a TLS-only port refused");
@@ -112,7 +128,7 @@ pub(crate) async fn serve_connection(shared: Arc<Shared>, id: ListenerId, mut st
         Some(crate::tls::ALPN_HTTP1) => Some(HttpVersion::Http1),
         _ => None,
     };
-    let client_id = if mesh {
+    let client_id = if mesh.is_some() {
         crate::tls::peer_spiffe_id(session.peer_certificates())
     } else {
         String::new()

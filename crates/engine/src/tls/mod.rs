@@ -66,6 +66,8 @@ pub struct WorkloadTls {
     certificate: Arc<WorkloadCertificate>,
     bundle: Arc<TrustBundle>,
     server: Arc<ServerConfig>,
+    /// The SNI mesh clients send to this workload (see [`mesh_server_name`]).
+    server_name: Option<String>,
 }
 
 impl WorkloadTls {
@@ -88,6 +90,7 @@ impl WorkloadTls {
                 ))
             })?;
         Ok(Self {
+            server_name: mesh_server_name(certificate.spiffe_id()),
             certificate,
             bundle,
             server: with_alpn(server),
@@ -108,6 +111,15 @@ impl WorkloadTls {
 
     pub(crate) fn server_config(&self) -> &Arc<ServerConfig> {
         &self.server
+    }
+
+    /// Whether a ClientHello naming `sni` is mesh traffic for this workload. Identities
+    /// not of the `/ns/<ns>/sa/<name>` form have no mesh name: every ClientHello is.
+    pub(crate) fn is_mesh_server_name(&self, sni: Option<&str>) -> bool {
+        match &self.server_name {
+            None => true,
+            Some(name) => sni.is_some_and(|sni| sni.eq_ignore_ascii_case(name)),
+        }
     }
 
     pub fn certificate(&self) -> &Arc<WorkloadCertificate> {
@@ -190,6 +202,65 @@ impl ClientCertVerifier for BundleClientVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+/// The SNI of mesh mTLS to the workload `id` (`<name>.<namespace>.identity.<trust
+/// domain>`), so a permissive port can tell the mesh's ClientHellos from the workload's
+/// own TLS clients, which it passes through. The certificate check is on the SPIFFE id,
+/// never on this name. `None` for ids that are not of the workload form or make no DNS name.
+pub fn mesh_server_name(id: &SpiffeId) -> Option<String> {
+    let (namespace, name) = id.workload_name()?;
+    let dns = format!("{name}.{namespace}.identity.{}", id.trust_domain()).to_ascii_lowercase();
+    match ServerName::try_from(dns.as_str()) {
+        Ok(ServerName::DnsName(_)) => Some(dns),
+        _ => None,
+    }
+}
+
+/// The longest ClientHello read to find its SNI; longer ones are not the mesh's.
+const MAX_CLIENT_HELLO: usize = 32 * 1024;
+
+/// Reads the rest of the ClientHello that `prefix` starts, until `deadline`, and returns
+/// its SNI with every byte read (to be replayed to whoever handles the connection). A
+/// ClientHello rustls cannot parse, an overlong one, or a client that stops sending
+/// gives no name.
+pub(crate) async fn read_server_name<I>(
+    io: &mut I,
+    prefix: bytes::Bytes,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<(Option<String>, bytes::Bytes)>
+where
+    I: tokio::io::AsyncRead + Unpin,
+{
+    use tokio::io::AsyncReadExt;
+    let mut acceptor = rustls::server::Acceptor::default();
+    let mut buf = bytes::BytesMut::from(&prefix[..]);
+    let mut fed = 0;
+    loop {
+        while fed < buf.len() {
+            let mut unread = &buf[fed..];
+            match acceptor.read_tls(&mut unread) {
+                Ok(0) | Err(_) => return Ok((None, buf.freeze())),
+                Ok(n) => fed += n,
+            }
+        }
+        match acceptor.accept() {
+            Ok(Some(accepted)) => {
+                let name = accepted.client_hello().server_name().map(str::to_owned);
+                return Ok((name, buf.freeze()));
+            }
+            Ok(None) => {}
+            Err(_) => return Ok((None, buf.freeze())),
+        }
+        if buf.len() >= MAX_CLIENT_HELLO {
+            return Ok((None, buf.freeze()));
+        }
+        match tokio::time::timeout_at(deadline, io.read_buf(&mut buf)).await {
+            Ok(Ok(0)) | Err(_) => return Ok((None, buf.freeze())),
+            Ok(Err(e)) => return Err(e),
+            Ok(Ok(_)) => {}
+        }
     }
 }
 
@@ -305,8 +376,9 @@ where
         .map_err(std::io::Error::other)?;
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     // Peers check the SPIFFE id, not this name; the trust domain is a valid DNS name.
-    let name = ServerName::try_from(mesh.expected.trust_domain().to_owned())
-        .map_err(std::io::Error::other)?;
+    let name =
+        mesh_server_name(&mesh.expected).unwrap_or_else(|| mesh.expected.trust_domain().to_owned());
+    let name = ServerName::try_from(name).map_err(std::io::Error::other)?;
     let connect = tokio_rustls::TlsConnector::from(Arc::new(config)).connect(name, io);
     match tokio::time::timeout(timeout, connect).await {
         Ok(Ok(tls)) => Ok(tls),

@@ -33,3 +33,16 @@ fn ingress_config_errors_name_the_field_and_never_echo_the_file() {
     assert!(!err.message.contains("c2VjcmV0"), "{}", err.message);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn mesh_server_names_come_from_workload_ids_only() {
+    let id = |s: &str| SpiffeId::parse(s).unwrap();
+    assert_eq!(
+        mesh_server_name(&id("spiffe://mesh.local/ns/shop/sa/Web")).as_deref(),
+        Some("web.shop.identity.mesh.local")
+    );
+    assert_eq!(
+        mesh_server_name(&id("spiffe://mesh.local/custom/path")),
+        None
+    );
+}

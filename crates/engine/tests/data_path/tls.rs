@@ -11,7 +11,7 @@ use mesh_engine::mesh_identity::{
     CertificateAuthority, SpiffeId, TrustBundle, WorkloadCertificate, WorkloadKey,
 };
 use mesh_engine::stats::TlsRefusal;
-use mesh_engine::{mesh_client_config, Engine, ListenerKind, WorkloadTls};
+use mesh_engine::{mesh_client_config, mesh_server_name, Engine, ListenerKind, WorkloadTls};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -103,7 +103,10 @@ async fn connect_tls(
     config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     let stream = TcpStream::connect(bound(engine, ListenerKind::Inbound)).await?;
     let mut tls = TlsConnector::from(Arc::new(config))
-        .connect(ServerName::try_from("app.default").unwrap(), stream)
+        .connect(
+            ServerName::try_from(mesh_server_name(&server_id()).unwrap()).unwrap(),
+            stream,
+        )
         .await?;
     // TLS 1.3: the server judges the client certificate after the client's handshake
     // ends; a refusal shows on the first read.
@@ -655,4 +658,69 @@ async fn outbound_tcp_to_a_meshed_service_is_mtls() {
         .into_iter()
         .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/worker");
     assert!(served.is_some_and(|e| e.labels.tls && e.open_total == 1));
+}
+
+#[tokio::test]
+async fn permissive_passes_the_workloads_own_tls_through() {
+    // The workload behind the permissive port terminates TLS itself (here: an engine's
+    // ingress port with a user certificate in front of an HTTP app).
+    let app = App::start("app", AppProtocol::Http1).await;
+    let user = user_certificate();
+    let dir = std::env::temp_dir().join(format!("mesh-passthrough-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("server.crt"), &user.cert_pem).unwrap();
+    std::fs::write(dir.join("server.key"), &user.key_pem).unwrap();
+    let workload = engine();
+    workload
+        .apply(ProxyConfig {
+            inbound: vec![InboundListener {
+                tls: Some(ServerTlsSpec {
+                    certificate: dir.join("server.crt"),
+                    key: dir.join("server.key"),
+                }),
+                ..inbound(app.addr, Protocol::Auto)
+            }],
+            ..ProxyConfig::default()
+        })
+        .unwrap();
+    let workload_tls = bound(&workload, ListenerKind::Inbound);
+
+    let pki = Pki::new();
+    let proxy = engine();
+    proxy
+        .apply(mtls_config(workload_tls, MtlsMode::Permissive))
+        .unwrap();
+    proxy.set_identity(Some(pki.workload("default", "app")));
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(user.ca_der.clone()).unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let stream = TcpStream::connect(bound(&proxy, ListenerKind::Inbound))
+        .await
+        .unwrap();
+    let tls = TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("shop.example.com").unwrap(), stream)
+        .await
+        .expect("the workload's own certificate, through the proxy");
+    let reply = H1Client::over(tls)
+        .await
+        .get("shop.example.com", "/own-tls")
+        .await;
+    assert_eq!(reply.body, "app GET /own-tls host=shop.example.com");
+
+    // The proxy counted it as opaque plaintext (not mTLS), and mesh clients still get mTLS.
+    let stats = proxy.stats();
+    assert!(stats.tcp.iter().all(|e| !e.labels.tls));
+    assert!(stats.tls_refusals.iter().all(|r| r.count == 0));
+    let client = pki.issue("shop", "web");
+    let mesh = connect_tls(&proxy, &pki, Some(&client), &[]).await.unwrap();
+    assert!(mesh.get_ref().1.peer_certificates().is_some());
+    std::fs::remove_dir_all(&dir).unwrap();
 }
