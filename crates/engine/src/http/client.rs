@@ -86,7 +86,71 @@ pub(crate) type ConnectStats<'a> = dyn Fn() -> Option<Arc<TcpStats>> + Sync + 'a
 
 /// The socket under every pooled connection, counting into the TCP metrics of the backend
 /// endpoint it was opened for (when the request had some).
-type UpstreamIo = TokioIo<Metered<TcpStream>>;
+type UpstreamIo = TokioIo<UpstreamStream>;
+
+/// Plaintext, or mesh mTLS (boxed: the TLS state is large, and rare next to plaintext).
+enum UpstreamStream {
+    Plain(Metered<TcpStream>),
+    Mesh(Box<tokio_rustls::client::TlsStream<Metered<TcpStream>>>),
+}
+
+impl tokio::io::AsyncRead for UpstreamStream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(io) => Pin::new(io).poll_read(cx, buf),
+            UpstreamStream::Mesh(io) => Pin::new(io.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl tokio::io::AsyncWrite for UpstreamStream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(io) => Pin::new(io).poll_write(cx, buf),
+            UpstreamStream::Mesh(io) => Pin::new(io.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(io) => Pin::new(io).poll_write_vectored(cx, bufs),
+            UpstreamStream::Mesh(io) => Pin::new(io.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match self {
+            UpstreamStream::Plain(io) => io.is_write_vectored(),
+            UpstreamStream::Mesh(io) => io.is_write_vectored(),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(io) => Pin::new(io).poll_flush(cx),
+            UpstreamStream::Mesh(io) => Pin::new(io.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            UpstreamStream::Plain(io) => Pin::new(io).poll_shutdown(cx),
+            UpstreamStream::Mesh(io) => Pin::new(io.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
 
 /// An HTTP/1 connection lent to one exchange; handed back when the response body ended.
 pub(crate) struct H1Lease {
@@ -115,6 +179,8 @@ pub(crate) struct Pools {
     h2: PoolMap<H2Pool>,
     /// Mesh mTLS connections (HTTP/2 to the endpoint's proxy), apart from plaintext ones.
     mesh: PoolMap<H2Pool>,
+    /// Mesh mTLS HTTP/1 connections, for what only HTTP/1 carries (upgrades).
+    mesh_h1: PoolMap<H1Pool>,
 }
 
 /// Where a mesh mTLS request goes: the identity this proxy presents (the one in force when
@@ -130,6 +196,7 @@ impl Pools {
             h1: PoolMap::new(),
             h2: PoolMap::new(),
             mesh: PoolMap::new(),
+            mesh_h1: PoolMap::new(),
         }
     }
 
@@ -150,8 +217,8 @@ impl Pools {
     ) -> Result<(Response<Incoming>, Option<H1Lease>), SendError> {
         match version {
             HttpVersion::Http1 => {
-                let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr));
-                let (response, conn) = pool.send(req, timeouts, tcp_stats, breaker).await?;
+                let pool = self.h1.get_or_insert(addr, || H1Pool::new(addr, None));
+                let (response, conn) = pool.send(req, timeouts, tcp_stats, breaker, None).await?;
                 Ok((response, Some(H1Lease { pool, conn })))
             }
             HttpVersion::Http2 => {
@@ -164,25 +231,46 @@ impl Pools {
         }
     }
 
-    /// Sends `req` (prepared for HTTP/2) to the proxy of the endpoint at `addr` over mesh
-    /// mTLS: one multiplexed connection per endpoint, made with the identity in force and
-    /// checked against `mesh.expected`. Counting and limits as for [`Pools::send`].
+    /// Sends `req` (prepared for `version`) to the proxy of the endpoint at `addr` over
+    /// mesh mTLS, made with the identity in force and checked against `mesh.expected`:
+    /// HTTP/2 (one multiplexed connection per endpoint), or HTTP/1 for what only it
+    /// carries (upgrades). Counting, limits and leases as for [`Pools::send`].
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn send_mesh(
         &self,
         addr: SocketAddr,
+        version: HttpVersion,
         req: Request<RequestBody>,
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
         breaker: Option<&Arc<ServiceBreaker>>,
         mesh: MeshTarget,
-    ) -> Result<Response<Incoming>, SendError> {
-        let pool = self.mesh.get_or_replace(
-            addr,
-            |pool| pool.expected.as_deref() == Some(&*mesh.expected),
-            || H2Pool::new(addr, Some(mesh.expected.clone())),
-        );
-        pool.send(req, timeouts.connect, tcp_stats, breaker, Some(&mesh))
-            .await
+    ) -> Result<(Response<Incoming>, Option<H1Lease>), SendError> {
+        let fits = |expected: &Option<Arc<SpiffeId>>| expected.as_deref() == Some(&*mesh.expected);
+        match version {
+            HttpVersion::Http1 => {
+                let pool = self.mesh_h1.get_or_replace(
+                    addr,
+                    |pool| fits(&pool.expected),
+                    || H1Pool::new(addr, Some(mesh.expected.clone())),
+                );
+                let (response, conn) = pool
+                    .send(req, timeouts, tcp_stats, breaker, Some(&mesh))
+                    .await?;
+                Ok((response, Some(H1Lease { pool, conn })))
+            }
+            HttpVersion::Http2 => {
+                let pool = self.mesh.get_or_replace(
+                    addr,
+                    |pool| fits(&pool.expected),
+                    || H2Pool::new(addr, Some(mesh.expected.clone())),
+                );
+                let response = pool
+                    .send(req, timeouts.connect, tcp_stats, breaker, Some(&mesh))
+                    .await?;
+                Ok((response, None))
+            }
+        }
     }
 
     /// Closes HTTP/1 connections idle longer than `idle_timeout` (or closed by their peer)
@@ -192,6 +280,7 @@ impl Pools {
         self.h1.retain(|pool| pool.reap(idle_timeout));
         self.h2.retain(|pool| pool.reap(idle_timeout));
         self.mesh.retain(|pool| pool.reap(idle_timeout));
+        self.mesh_h1.retain(|pool| pool.reap(idle_timeout));
     }
 }
 
@@ -353,6 +442,8 @@ impl H1Conn {
 struct H1Pool {
     addr: SocketAddr,
     idle: Mutex<Vec<IdleH1>>,
+    /// Mesh pools: the SPIFFE id the endpoint must prove on every connection.
+    expected: Option<Arc<SpiffeId>>,
 }
 
 struct IdleH1 {
@@ -361,9 +452,10 @@ struct IdleH1 {
 }
 
 impl H1Pool {
-    fn new(addr: SocketAddr) -> Self {
+    fn new(addr: SocketAddr, expected: Option<Arc<SpiffeId>>) -> Self {
         Self {
             addr,
+            expected,
             idle: Mutex::new(Vec::new()),
         }
     }
@@ -423,6 +515,7 @@ impl H1Pool {
         timeouts: PoolTimeouts,
         tcp_stats: &ConnectStats<'_>,
         breaker: Option<&Arc<ServiceBreaker>>,
+        mesh: Option<&MeshTarget>,
     ) -> Result<(Response<Incoming>, H1Conn), SendError> {
         while let Some(mut conn) = self.checkout(timeouts.idle) {
             if !conn.poll_idle() {
@@ -471,11 +564,18 @@ impl H1Pool {
             breaker.hold_idle_in(Arc::downgrade(&pool));
         }
         // Boxed: a connect is rare next to reuse and its future would bloat every request's.
-        let mut conn =
-            match Box::pin(connect_h1(self.addr, timeouts.connect, tcp_stats, slot)).await {
-                Ok(conn) => conn,
-                Err(error) => return Err(SendError::unsent(error, req)),
-            };
+        let mut conn = match Box::pin(connect_h1(
+            self.addr,
+            timeouts.connect,
+            tcp_stats,
+            slot,
+            mesh,
+        ))
+        .await
+        {
+            Ok(conn) => conn,
+            Err(error) => return Err(SendError::unsent(error, req)),
+        };
         match conn.exchange(req).await {
             Ok(response) => Ok((response, conn)),
             Err(mut e) => match e.take_message() {
@@ -542,17 +642,27 @@ impl IdleConnections for H1Pool {
     }
 }
 
-/// A TCP connection to `addr`, counted on `tcp_stats` from now until it closes.
-async fn connect_metered(
+/// A connection to `addr`, counted on `tcp_stats` from now until it closes; with `mesh`,
+/// mTLS on it offering `alpn`.
+async fn connect_upstream(
     addr: SocketAddr,
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
+    mesh: Option<&MeshTarget>,
+    alpn: &[u8],
 ) -> Result<UpstreamIo, UpstreamError> {
     let open = tcp_stats().map(|stats| stats.open());
     let stream = tcp::connect(addr, timeout)
         .await
         .map_err(UpstreamError::Connect)?;
-    Ok(TokioIo::new(Metered::new(stream, open, Peer::Upstream)))
+    let stream = Metered::new(stream, open, Peer::Upstream);
+    let Some(mesh) = mesh else {
+        return Ok(TokioIo::new(UpstreamStream::Plain(stream)));
+    };
+    let tls = crate::tls::connect_mesh(stream, mesh, &[alpn], timeout)
+        .await
+        .map_err(|e| UpstreamError::Connect(ConnectError::Io(e)))?;
+    Ok(TokioIo::new(UpstreamStream::Mesh(Box::new(tls))))
 }
 
 async fn connect_h1(
@@ -560,8 +670,9 @@ async fn connect_h1(
     timeout: Duration,
     tcp_stats: &ConnectStats<'_>,
     slot: Option<ConnectionGuard>,
+    mesh: Option<&MeshTarget>,
 ) -> Result<H1Conn, UpstreamError> {
-    let io = connect_metered(addr, timeout, tcp_stats).await?;
+    let io = connect_upstream(addr, timeout, tcp_stats, mesh, crate::tls::ALPN_HTTP1).await?;
     let (sender, connection) = http1::Builder::new()
         .handshake(io)
         .await
@@ -759,27 +870,7 @@ async fn connect_h2(
     slot: Option<ConnectionGuard>,
     mesh: Option<&MeshTarget>,
 ) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
-    let io = connect_metered(addr, timeout, tcp_stats).await?;
-    match mesh {
-        None => handshake_h2(addr, io, slot).await,
-        Some(mesh) => {
-            let tls =
-                crate::tls::connect_mesh(io.into_inner(), mesh, &[crate::tls::ALPN_H2], timeout)
-                    .await
-                    .map_err(|e| UpstreamError::Connect(ConnectError::Io(e)))?;
-            handshake_h2(addr, TokioIo::new(tls), slot).await
-        }
-    }
-}
-
-async fn handshake_h2<I>(
-    addr: SocketAddr,
-    io: TokioIo<I>,
-    slot: Option<ConnectionGuard>,
-) -> Result<http2::SendRequest<RequestBody>, UpstreamError>
-where
-    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+    let io = connect_upstream(addr, timeout, tcp_stats, mesh, crate::tls::ALPN_H2).await?;
     let (sender, connection) = http2::Builder::new(TokioExecutor::new())
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_KEEPALIVE_INTERVAL)

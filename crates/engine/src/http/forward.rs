@@ -122,7 +122,7 @@ where
         );
     }
     if let ConnStats::MeshEndpoint(service) = &target.conn_stats {
-        if service.spec.protocol == ServiceProtocol::Http {
+        if service.spec.protocol == ServiceProtocol::Http && target.version == HttpVersion::Http2 {
             // Carried over HTTP/2 between the proxies; the server proxy gives the
             // workload HTTP/1 back.
             parts.headers.insert(
@@ -380,11 +380,12 @@ pub(crate) async fn send_attempt(
                     .send(addr, version, req, timeouts, &tcp_stats, breaker)
                     .await
             }
-            Some(mesh) => shared
-                .pools
-                .send_mesh(addr, req, timeouts, &tcp_stats, breaker, mesh)
-                .await
-                .map(|response| (response, None)),
+            Some(mesh) => {
+                shared
+                    .pools
+                    .send_mesh(addr, version, req, timeouts, &tcp_stats, breaker, mesh)
+                    .await
+            }
         }
     };
     let split = |e: SendError| (Failure::Upstream(e.error), e.unsent);

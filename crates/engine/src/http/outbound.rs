@@ -190,7 +190,7 @@ impl Handler for OutboundHandler {
 impl OutboundHandler {
     /// Route, backend, endpoint: everything that reads the snapshot, without awaiting.
     /// `upgrading`: the client asked for a protocol upgrade (WebSocket), which only
-    /// HTTP/1 carries, so such a request never goes over the mesh's HTTP/2.
+    /// HTTP/1 carries, so such a request goes over mesh mTLS as HTTP/1.
     fn decide(&self, snapshot: &Snapshot, parts: &request::Parts, upgrading: bool) -> Decision {
         // One clock read per request: latency, the rate limit and the retry budget share it.
         let started = Instant::now();
@@ -298,14 +298,16 @@ impl OutboundHandler {
                 attempt_timeout: rule.backend_request_timeout,
             })
         });
-        // Meshed: mTLS over HTTP/2 to the endpoint's proxy, whatever the Service speaks
-        // (and a 502 while this proxy holds no identity: never plaintext to the mesh).
-        let meshed = backend_service.is_meshed() && !upgrading;
-        let (version, conn_stats) = if meshed {
-            (
-                HttpVersion::Http2,
-                ConnStats::MeshEndpoint(backend_service.clone()),
-            )
+        // Meshed: mTLS to the endpoint's proxy, over HTTP/2 whatever the Service speaks,
+        // or HTTP/1 for upgrades (only HTTP/1 carries them); a 502 while this proxy holds
+        // no identity: never plaintext to the mesh.
+        let (version, conn_stats) = if backend_service.is_meshed() {
+            let version = if upgrading {
+                HttpVersion::Http1
+            } else {
+                HttpVersion::Http2
+            };
+            (version, ConnStats::MeshEndpoint(backend_service.clone()))
         } else {
             (
                 upstream_version(backend_service.spec.protocol),

@@ -724,3 +724,44 @@ async fn permissive_passes_the_workloads_own_tls_through() {
     assert!(mesh.get_ref().1.peer_certificates().is_some());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[tokio::test]
+async fn upgrades_to_a_meshed_service_ride_mtls_http1() {
+    use mesh_engine::config::ServiceProtocol;
+    let app = App::start("chat", AppProtocol::Http1).await;
+    let pki = Pki::new();
+    let (server, server_addr) = server_proxy(&pki, app.addr, Protocol::Auto);
+    let client = engine();
+    client
+        .apply(outbound_config(vec![meshed_service(
+            "chat",
+            ServiceProtocol::Http,
+            server_addr,
+            server_id().as_str(),
+        )]))
+        .unwrap();
+    client.set_identity(Some(pki.workload("shop", "web")));
+    let mut stream = TcpStream::connect(bound(&client, ListenerKind::Outbound))
+        .await
+        .unwrap();
+    stream
+        .write_all(
+            b"GET /upgrade HTTP/1.1\r\nHost: chat\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let head = read_head(&mut stream).await;
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    stream.write_all(b"through mTLS").await.unwrap();
+    assert_eq!(
+        read_exactly(&mut stream, 12, Duration::from_secs(5)).await,
+        b"through mTLS"
+    );
+    // The strict server proxy took it as mTLS from the client proxy's identity.
+    let served = server
+        .stats()
+        .tcp
+        .into_iter()
+        .find(|e| e.labels.client_id == "spiffe://mesh.local/ns/shop/sa/web");
+    assert!(served.is_some_and(|e| e.labels.tls && e.open_total == 1));
+}
