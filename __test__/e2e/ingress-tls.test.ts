@@ -10,6 +10,7 @@ import http2 from 'node:http2'
 import https from 'node:https'
 import net from 'node:net'
 import path from 'node:path'
+import tls from 'node:tls'
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 
@@ -29,6 +30,8 @@ let keyFile: string
 let cert: string
 let adminPort: number
 let tlsPort: number
+/** An ingress port that says its workload speaks HTTP/2, so it offers h2 by ALPN. */
+let h2Port: number
 
 /** A self-signed ECDSA P-256 server certificate for HOST, as a user might bring. */
 function makeUserCertificate(into: string): { certFile: string; keyFile: string } {
@@ -43,22 +46,27 @@ function makeUserCertificate(into: string): { certFile: string; keyFile: string 
   return { certFile, keyFile }
 }
 
-function ingressProxy(tls: { certificate: string; key: string }): Doc {
-  const doc = proxyDoc({ adminPort, inbound: [{ port: tlsPort, forwardTo: app.address }] })
-  const [inbound] = doc.inbound as Doc[]
+function ingressProxy(files: { certificate: string; key: string }): Doc {
+  const doc = proxyDoc({
+    adminPort,
+    inbound: [
+      { port: tlsPort, forwardTo: app.address },
+      { port: h2Port, forwardTo: app.address, protocol: 'http2' },
+    ],
+  })
   // proxyDoc sets mtls off, which a tls port allows.
-  inbound!.tls = tls
+  for (const inbound of doc.inbound as Doc[]) inbound.tls = files
   return doc
 }
 
-function httpsGet(urlPath: string): Promise<{ status: number; body: string; alpn: string | false }> {
+function httpsGet(urlPath: string): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = https.get(
       { host: '127.0.0.1', port: tlsPort, path: urlPath, servername: HOST, ca: cert, headers: { host: HOST }, agent: false },
       (res) => {
         let body = ''
         res.setEncoding('utf8').on('data', (d: string) => (body += d))
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, alpn: (res.socket as import('node:tls').TLSSocket).alpnProtocol ?? false }))
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }))
       },
     )
     req.setTimeout(5_000, () => req.destroy(new Error('no answer within 5s')))
@@ -68,7 +76,7 @@ function httpsGet(urlPath: string): Promise<{ status: number; body: string; alpn
 
 beforeAll(async () => {
   app = await startHttpApp({ name: 'web-1', protocols: 'both' })
-  ;[adminPort, tlsPort] = (await freePorts(2)) as [number, number]
+  ;[adminPort, tlsPort, h2Port] = (await freePorts(3)) as [number, number, number]
   dir = makeTempDir('mesh-ingress-')
   ;({ certFile, keyFile } = makeUserCertificate(dir))
   cert = fs.readFileSync(certFile, 'utf8')
@@ -91,8 +99,19 @@ describe('an inbound port with a user certificate', () => {
     expect(proxy.stderr).not.toContain('PRIVATE KEY')
   })
 
-  it('serves HTTP/2 when the client offers h2 by ALPN', async () => {
-    const session = http2.connect(`https://127.0.0.1:${tlsPort}`, { ca: cert, servername: HOST })
+  it('settles on HTTP/1.1 for a client offering h2 when the port does not say its workload speaks HTTP/2', async () => {
+    const alpn = await new Promise<string | false>((resolve, reject) => {
+      const socket = tls.connect({ host: '127.0.0.1', port: tlsPort, ca: cert, servername: HOST, ALPNProtocols: ['h2', 'http/1.1'] }, () => {
+        resolve(socket.alpnProtocol ?? false)
+        socket.end()
+      })
+      socket.on('error', reject)
+    })
+    expect(alpn).toBe('http/1.1')
+  })
+
+  it('serves HTTP/2 by ALPN on a port whose workload speaks it', async () => {
+    const session = http2.connect(`https://127.0.0.1:${h2Port}`, { ca: cert, servername: HOST })
     try {
       const { status, body } = await new Promise<{ status: number; body: string }>((resolve, reject) => {
         const req = session.request({ ':path': '/h2', ':authority': HOST })

@@ -244,6 +244,7 @@ impl Snapshot {
                 Some(spec) => Some(crate::tls::ingress_server_config(
                     &spec.certificate,
                     &spec.key,
+                    listener.protocol,
                     &format!("inbound[{i}].tls"),
                 )?),
             };

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use crate::config::Protocol;
 use crate::snapshot::ConfigError;
 use mesh_identity::{CertificateInfo, PeerRole, SpiffeId, TrustBundle, WorkloadCertificate};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
@@ -56,9 +57,20 @@ fn server_builder() -> Result<rustls::ConfigBuilder<ServerConfig, rustls::WantsV
         .map_err(|e| TlsError(format!("TLS setup: {e}")))
 }
 
-fn with_alpn(mut config: ServerConfig) -> Arc<ServerConfig> {
-    config.alpn_protocols = vec![ALPN_H2.to_vec(), ALPN_HTTP1.to_vec()];
+fn with_alpn(mut config: ServerConfig, protocols: &[&[u8]]) -> Arc<ServerConfig> {
+    config.alpn_protocols = protocols.iter().map(|p| p.to_vec()).collect();
     Arc::new(config)
+}
+
+/// What an ingress port offers by ALPN. HTTP/2 only when the port says the workload
+/// speaks it: the proxy keeps the client's version for a workload of unknown protocol, and
+/// browsers offer h2 to everyone. Opaque TCP ports negotiate nothing.
+fn ingress_alpn(protocol: Protocol) -> &'static [&'static [u8]] {
+    match protocol {
+        Protocol::Auto | Protocol::Http1 => &[ALPN_HTTP1],
+        Protocol::Http2 | Protocol::Grpc => &[ALPN_H2, ALPN_HTTP1],
+        Protocol::Tcp => &[],
+    }
 }
 
 /// The workload identity the engine serves (and, later, originates) mesh mTLS with.
@@ -93,7 +105,8 @@ impl WorkloadTls {
             server_name: mesh_server_name(certificate.spiffe_id()),
             certificate,
             bundle,
-            server: with_alpn(server),
+            // Mesh clients say which version the workload gets (x-mesh-orig-proto).
+            server: with_alpn(server, &[ALPN_H2, ALPN_HTTP1]),
         })
     }
 
@@ -408,6 +421,7 @@ pub(crate) fn peer_spiffe_id(certificates: Option<&[CertificateDer<'_>]>) -> Str
 pub(crate) fn ingress_server_config(
     certificate: &Path,
     key: &Path,
+    protocol: Protocol,
     field: &str,
 ) -> Result<Arc<ServerConfig>, ConfigError> {
     let error = |sub: &str, message: String| ConfigError {
@@ -456,7 +470,7 @@ pub(crate) fn ingress_server_config(
                 ),
             )
         })?;
-    Ok(with_alpn(config))
+    Ok(with_alpn(config, ingress_alpn(protocol)))
 }
 
 fn describe_pem_error(e: &rustls::pki_types::pem::Error) -> String {

@@ -18,7 +18,8 @@ fn ingress_config_errors_name_the_field_and_never_echo_the_file() {
     let dir = std::env::temp_dir().join(format!("mesh-tls-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let missing = dir.join("missing.pem");
-    let err = ingress_server_config(&missing, &missing, "inbound[0].tls").unwrap_err();
+    let err =
+        ingress_server_config(&missing, &missing, Protocol::Auto, "inbound[0].tls").unwrap_err();
     assert_eq!(err.path, "inbound[0].tls.certificate");
     assert!(err.message.contains("cannot read"), "{}", err.message);
 
@@ -28,7 +29,8 @@ fn ingress_config_errors_name_the_field_and_never_echo_the_file() {
         "-----BEGIN PRIVATE KEY-----\nc2VjcmV0LWtleS1tYXRlcmlhbA@@@\n-----END PRIVATE KEY-----\n",
     )
     .unwrap();
-    let err = ingress_server_config(&garbage, &garbage, "inbound[2].tls").unwrap_err();
+    let err =
+        ingress_server_config(&garbage, &garbage, Protocol::Auto, "inbound[2].tls").unwrap_err();
     assert_eq!(err.path, "inbound[2].tls.certificate");
     assert!(!err.message.contains("c2VjcmV0"), "{}", err.message);
     std::fs::remove_dir_all(&dir).unwrap();

@@ -389,7 +389,9 @@ async fn ingress_tls_terminates_with_a_user_certificate() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    // A browser offers h2 first; the port (protocol auto: the workload's version is
+    // unknown) settles on HTTP/1.1.
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let stream = TcpStream::connect(bound(&engine, ListenerKind::Inbound))
         .await
         .unwrap();
@@ -397,6 +399,7 @@ async fn ingress_tls_terminates_with_a_user_certificate() {
         .connect(ServerName::try_from("shop.example.com").unwrap(), stream)
         .await
         .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
     let reply = H1Client::over(tls)
         .await
         .get("shop.example.com", "/cart")
