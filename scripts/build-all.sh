@@ -90,6 +90,9 @@ build_target() {
         "CARGO_TARGET_${upper}_LINKER=$gcc" "TARGET_CC=$gcc" "TARGET_CXX=$toolchain/bin/$triple-g++"
         "TARGET_AR=$toolchain/bin/$triple-ar" "TARGET_RANLIB=$toolchain/bin/$triple-ranlib"
         "TARGET_SYSROOT=$toolchain/$triple/sysroot")
+      # gcc 4.8 predates __ARM_ARCH on aarch64 (ACLE support came in 4.9); ring's
+      # assembly refuses to build without it. ARMv8-A is what aarch64 means.
+      [ "$name" = arm64 ] && env_vars+=("CFLAGS_aarch64_unknown_linux_gnu=-D__ARM_ARCH=8")
       napi_target="$triple"
       mode="gcc $("$gcc" -dumpversion), glibc 2.17 sysroot"
       ;;

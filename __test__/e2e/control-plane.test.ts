@@ -151,6 +151,11 @@ describe('a connected mesh: mesh-control, meshctl and three proxies', () => {
     expect(await endpointsSeenBy(web(), 'orders-v1')).toEqual([`127.0.0.1:${v1.inboundPort}`])
     expect(await tallyOf('orders', 10)).toEqual(new Map([['orders-v1', 10]]))
     await waitForInSync(3)
+    // Each proxy holds a workload certificate for its own SPIFFE id (ready waits for it).
+    for (const w of workloads.values()) {
+      const config = JSON.parse((await adminGet(w.adminPort, '/config')).body) as { controlPlane: { identity: { spiffeId: string } | null } }
+      expect(config.controlPlane.identity?.spiffeId).toBe(`spiffe://mesh.local/ns/default/sa/${w.name}`)
+    }
   })
 
   it('shifts traffic within one second of `meshctl apply` of a route change', async () => {

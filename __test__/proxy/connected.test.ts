@@ -381,3 +381,44 @@ describe('MeshProxy connected mode', () => {
     expect(plane.calls('Register').every((c) => c.code === grpc.status.UNAUTHENTICATED)).toBe(true)
   })
 })
+
+describe('MeshProxy connected mode: workload identity', () => {
+  it('is not ready without a workload certificate, however long mesh-control refuses one', async () => {
+    plane.certifyFailure = grpc.status.UNAVAILABLE
+    plane.state = mesh('v1')
+    const p = await ports()
+    const { proxy, lines } = await startConnected(p)
+    await waitFor('a push applied', () => proxy.controlPlaneVersion !== undefined)
+    await waitFor('two refused Certify calls', () => plane.certifyCalls.filter((c) => c.code === grpc.status.UNAVAILABLE).length >= 2)
+    expect(await ready(p)).toBe(503)
+    expect(lines.some((l) => /^certificate request failed: .*UNAVAILABLE.*; no certificate yet; retrying in /.test(l))).toBe(true)
+
+    plane.certifyFailure = undefined
+    await waitFor('ready once certified', async () => ((await ready(p)) === 200 ? true : undefined))
+  })
+
+  it('holds a certificate for its SPIFFE id, renews it at about 70 % of its life, and never shows the key', async () => {
+    plane.certificateTtlSeconds = 2 // with the CA's 30 s backdating, renewals come every second
+    plane.state = mesh('v1')
+    const p = await ports()
+    const { proxy, lines, events } = await startConnected(p)
+    await waitFor('ready', async () => ((await ready(p)) === 200 ? true : undefined))
+    await waitFor('three certificates installed', () => events.filter((e) => e.type === 'certified').length >= 3, { timeoutMs: 8_000 })
+    expect(plane.certifyCalls.every((c) => c.service === 'e2e' && c.namespace === 'default')).toBe(true)
+
+    const certified = events.filter((e): e is Extract<MeshProxyEvent, { type: 'certified' }> => e.type === 'certified')
+    expect(certified.length).toBeGreaterThanOrEqual(3)
+    expect(new Set(certified.map((e) => e.spiffeId))).toEqual(new Set(['spiffe://mesh.local/ns/default/sa/e2e']))
+    const view = JSON.parse((await adminGet(p.admin, '/config')).body) as { controlPlane: { identity: { spiffeId: string; serial: string } } }
+    expect(view.controlPlane.identity.spiffeId).toBe('spiffe://mesh.local/ns/default/sa/e2e')
+    expect(view.controlPlane.identity.serial).toMatch(/^[0-9a-f]+$/)
+    expect(lines.filter((l) => l.startsWith('certificate for spiffe://mesh.local/ns/default/sa/e2e valid until ')).length).toBeGreaterThanOrEqual(3)
+    // Renewals swap the certificate without a pause in readiness or traffic.
+    expect(await ready(p)).toBe(200)
+    expect(await instanceVia(p.outbound)).toBe('v1')
+
+    // The key lives in the engine binding: nothing JS can see or log holds it.
+    const visible = [JSON.stringify(view), JSON.stringify(proxy.config), JSON.stringify(events), lines.join('\n')].join('\n')
+    expect(visible).not.toMatch(/PRIVATE KEY/)
+  })
+})

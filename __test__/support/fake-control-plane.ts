@@ -15,11 +15,19 @@
  * - `stop()` / `restart()` take the whole server away and bring it back on the same port.
  */
 import { randomBytes } from 'node:crypto'
+import fs from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
 import * as grpc from '@grpc/grpc-js'
+
+import { BindingCertificateAuthority } from '../../native/index.js'
 
 import {
   discoveryService,
   durationFromMs,
+  identityService,
+  timestampFromDate,
+  type CertifyRequest__Output,
   registryService,
   tokenFromMetadata,
   type DeregisterRequest__Output,
@@ -196,6 +204,14 @@ export class FakeControlPlane {
   private server: grpc.Server | undefined
   private failures: { method: RegistryCall['method']; code: grpc.status; remaining: number }[] = []
   private leaseCounter = 0
+  /** A real CA (the binding's), so proxies get real certificates; its key stays in a temp dir. */
+  readonly authority = BindingCertificateAuthority.loadOrCreate(fs.mkdtempSync(path.join(os.tmpdir(), 'fake-ca-')), 'mesh.local')
+  /** Life of issued workload certificates; tests of renewal make it short. */
+  certificateTtlSeconds = 3600
+  /** When set, Certify answers this status (mesh-control refusing or failing). */
+  certifyFailure: grpc.status | undefined
+  /** Certify calls answered, oldest first: the identity asked for and the status answered. */
+  readonly certifyCalls: { service: string; namespace: string; code: grpc.status }[] = []
 
   private constructor(
     public port: number,
@@ -367,6 +383,33 @@ export class FakeControlPlane {
           this.leases.delete(call.request.leaseId)
           return {}
         }),
+    })
+    server.addService(identityService(), {
+      GetTrustBundle: (_call: grpc.ServerUnaryCall<object, unknown>, callback: grpc.sendUnaryData<object>) =>
+        callback(null, { trustDomain: this.authority.trustDomain, trustBundlePem: this.authority.rootsPem }),
+      Certify: (call: grpc.ServerUnaryCall<CertifyRequest__Output, unknown>, callback: grpc.sendUnaryData<object>) => {
+        const { service, namespace } = call.request
+        const fail = (code: grpc.status, details: string) => {
+          this.certifyCalls.push({ service, namespace, code })
+          callback({ code, details })
+        }
+        if (!this.authorize(call.metadata).ok) return fail(grpc.status.UNAUTHENTICATED, 'missing or unknown join token')
+        if (this.certifyFailure !== undefined) return fail(this.certifyFailure, 'certificate authority unavailable (test)')
+        try {
+          const spiffeId = `spiffe://${this.authority.trustDomain}/ns/${namespace || 'default'}/sa/${service}`
+          const issued = this.authority.sign(call.request.csrPem, spiffeId, this.certificateTtlSeconds)
+          this.certifyCalls.push({ service, namespace, code: grpc.status.OK })
+          callback(null, {
+            certificateChainPem: issued.certificateChainPem,
+            trustBundlePem: this.authority.rootsPem,
+            notBefore: timestampFromDate(new Date(issued.notBefore)),
+            notAfter: timestampFromDate(new Date(issued.notAfter)),
+            spiffeId,
+          })
+        } catch (err) {
+          fail(grpc.status.INVALID_ARGUMENT, (err as Error).message)
+        }
+      },
     })
     const port = await new Promise<number>((resolve, reject) =>
       server.bindAsync(`127.0.0.1:${this.port}`, grpc.ServerCredentials.createInsecure(), (error, bound) =>

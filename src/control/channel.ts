@@ -5,7 +5,15 @@
 import * as grpc from '@grpc/grpc-js'
 
 import { DEFAULT_BACKOFF_BASE_MS, DEFAULT_BACKOFF_CAP_MS, type BackoffOptions } from './backoff.js'
-import { DiscoveryClient, RegistryClient, tokenMetadata, type DiscoveryClientType, type RegistryClientType } from './proto.js'
+import {
+  DiscoveryClient,
+  IdentityClient,
+  RegistryClient,
+  tokenMetadata,
+  type DiscoveryClientType,
+  type IdentityClientType,
+  type RegistryClientType,
+} from './proto.js'
 
 /**
  * A ping every 10 s on an otherwise quiet connection, and 5 s to answer it: a control
@@ -28,6 +36,7 @@ export interface ControlPlaneChannelOptions {
 export class ControlPlaneChannel {
   readonly discovery: DiscoveryClientType
   readonly registry: RegistryClientType
+  readonly identity: IdentityClientType
   private readonly token: string
 
   constructor(options: ControlPlaneChannelOptions) {
@@ -52,6 +61,11 @@ export class ControlPlaneChannel {
       ...channelOptions,
       channelOverride: this.discovery.getChannel(),
     })
+    const Identity = IdentityClient()
+    this.identity = new Identity(options.target, grpc.credentials.createInsecure(), {
+      ...channelOptions,
+      channelOverride: this.discovery.getChannel(),
+    })
   }
 
   /** Fresh metadata per call (grpc-js may keep a reference to what it was given). */
@@ -65,6 +79,7 @@ export class ControlPlaneChannel {
   }
 
   close(): void {
+    this.identity.close()
     this.registry.close()
     this.discovery.close()
   }

@@ -1,10 +1,13 @@
 // Everything a connected proxy does with its control plane, behind one object: the shared
-// channel, the Discovery stream (config in) and the Registry lease (endpoints out). The
+// channel, the Discovery stream (config in), the Registry lease (endpoints out) and the
+// workload certificate (identity in). The
 // proxy hands it a way to apply pushes and the inbound ports to register; it hands back
 // one log line per fact and a few events.
 
 import { formatHostPort, parseHostPort } from '../proxy/address.js'
 import { formatDelay, type BackoffOptions } from './backoff.js'
+import type { BindingCertificateInfo, BindingWorkloadIdentity } from '../../native/index.js'
+import { Certification } from './certification.js'
 import { ControlPlaneChannel } from './channel.js'
 import { DiscoveryClient, type PushToApply, type StreamEnded } from './discovery-client.js'
 import { buildVersion, newProxyId } from './identity.js'
@@ -34,6 +37,8 @@ export interface ControlPlaneClientOptions {
   onConnected?: () => void
   onDisconnected?: (ended: StreamEnded) => void
   onRegistered?: (lease: Lease) => void
+  /** A workload certificate was installed (the first, or a renewal). */
+  onCertified?: (certificate: BindingCertificateInfo, identity: BindingWorkloadIdentity) => void
 }
 
 export class ControlPlaneClient {
@@ -43,6 +48,7 @@ export class ControlPlaneClient {
   private readonly channel: ControlPlaneChannel
   private readonly discovery: DiscoveryClient
   private readonly registration: Registration
+  private readonly certification: Certification
   private readonly host: string
   private readonly port: number
   private closing: Promise<void> | undefined
@@ -65,6 +71,15 @@ export class ControlPlaneClient {
       backoff: options.backoff,
       log: options.log,
       onRegistered: options.onRegistered,
+    })
+
+    this.certification = new Certification({
+      channel: this.channel,
+      service: options.service,
+      namespace: options.namespace,
+      backoff: options.backoff,
+      log: options.log,
+      onCertified: options.onCertified,
     })
 
     this.discovery = new DiscoveryClient({
@@ -101,6 +116,7 @@ export class ControlPlaneClient {
   start(ports: readonly InboundPort[]): void {
     this.registration.setPorts(ports)
     this.discovery.start()
+    this.certification.start()
   }
 
   /** The inbound listeners changed (a new local Proxy): register what is bound now. */
@@ -125,6 +141,11 @@ export class ControlPlaneClient {
     return this.registration.lease
   }
 
+  /** The workload certificate in force, when one is installed and not expired. */
+  get certificate(): BindingCertificateInfo | undefined {
+    return this.certification.certificate
+  }
+
   /**
    * Ends the stream, withdraws the lease (waiting at most `deregisterTimeoutMs`), closes
    * the channel. Idempotent.
@@ -132,6 +153,7 @@ export class ControlPlaneClient {
   close(deregisterTimeoutMs = DEFAULT_DEREGISTER_TIMEOUT_MS): Promise<void> {
     this.closing ??= (async () => {
       this.discovery.stop()
+      this.certification.stop()
       try {
         await this.registration.stop(deregisterTimeoutMs)
       } finally {

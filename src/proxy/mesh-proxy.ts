@@ -2,7 +2,7 @@
 // and connections), the admin server and the config file watch. Config goes in as resources;
 // the engine only ever sees a validated, compiled snapshot, and a rejected one changes nothing.
 
-import { BindingEngine, type BindingProxyConfig } from '../../native/index.js'
+import { BindingEngine, type BindingCertificateInfo, type BindingProxyConfig } from '../../native/index.js'
 import { ConfigError, messageOf } from '../config/index.js'
 import { ControlPlaneClient } from '../control/control-plane-client.js'
 import type { PushToApply } from '../control/discovery-client.js'
@@ -91,6 +91,8 @@ export type MeshProxyEvent =
   | { type: 'disconnected'; controlPlane: string; reason: string; retryInMs: number; wasConnected: boolean }
   /** Connected mode: the inbound endpoints are registered under a (new) lease. */
   | { type: 'registered'; controlPlane: string; endpoints: readonly string[]; ttlMs: number }
+  /** Connected mode: a workload certificate was installed (`notAfter` in ms since the epoch). */
+  | { type: 'certified'; controlPlane: string; spiffeId: string; notAfter: number }
 
 /** Bound addresses of the data-plane listeners. */
 export interface ProxyListeners {
@@ -142,6 +144,8 @@ export interface ControlPlaneView {
   version: string | null
   /** The registered endpoints (`IP:PORT`); empty when nothing is registered. */
   registered: string[]
+  /** The workload certificate in force (public facts only); null before the first one or once expired. */
+  identity: { spiffeId: string; notBefore: string; notAfter: string; serial: string } | null
 }
 
 export interface ApplyOptions {
@@ -185,6 +189,16 @@ export function describeEngineError(message: string, compiled: BindingProxyConfi
   if (resource === undefined) return message
   const kind = match[1] === 'httpRoutes' ? 'HTTPRoute' : 'Service'
   return `${kind} "${resource.namespace}/${resource.name}": ${message.slice(match[0].length)}`
+}
+
+function describeCertificate(certificate: BindingCertificateInfo | undefined): ControlPlaneView['identity'] {
+  if (certificate === undefined) return null
+  return {
+    spiffeId: certificate.spiffeId,
+    notBefore: new Date(certificate.notBefore).toISOString(),
+    notAfter: new Date(certificate.notAfter).toISOString(),
+    serial: certificate.serial,
+  }
 }
 
 function errorsOf(err: unknown): readonly string[] {
@@ -283,7 +297,9 @@ export class MeshProxy {
             ready: () =>
               proxy.state === 'running' &&
               proxy.inForce !== undefined &&
-              (proxy.connected === undefined || proxy.connected.version !== undefined),
+              // Connected: a config from the control plane and a workload identity in force.
+              (proxy.connected === undefined ||
+                (proxy.connected.version !== undefined && proxy.connected.client?.certificate !== undefined)),
             metrics: () => proxy.metrics.render(),
             config: () => proxy.config,
           },
@@ -374,6 +390,7 @@ export class MeshProxy {
         connected: client?.connected ?? false,
         version: connected.version ?? null,
         registered: (client?.lease?.endpoints ?? []).map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
+        identity: describeCertificate(client?.certificate),
       }
     }
     return view
@@ -594,6 +611,8 @@ export class MeshProxy {
           endpoints: lease.endpoints.map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
           ttlMs: lease.ttlMs,
         }),
+      onCertified: (certificate) =>
+        this.emit({ type: 'certified', controlPlane: settings.address, spiffeId: certificate.spiffeId, notAfter: certificate.notAfter }),
     })
     connected.client = client
     client.start(this.inboundPorts())
