@@ -75,7 +75,7 @@ describe('DiscoveryClient', () => {
       service: 'web',
       namespace: 'default',
       proxyId: 'host-1-abc',
-      endpoints: [{ address: '127.0.0.1', port: 4143, protocol: 'http1', labels: {}, weight: 0 }],
+      endpoints: [{ address: '127.0.0.1', port: 4143, protocol: 'http1', labels: {}, weight: 0, mtls: '' }],
       buildVersion: buildVersion(),
       wants: [{ kind: 'Service', namespace: 'default', name: 'orders' }],
       lastAckedVersion: '0',

@@ -198,7 +198,7 @@ describe('round trip over a real grpc-js server on loopback', () => {
         service: 'orders',
         namespace: 'shop',
         proxyId: 'host-1234-abcd',
-        endpoints: [{ address: '127.0.0.1', port: 8080, protocol: 'http1', labels: { zone: 'a' }, weight: 2 }],
+        endpoints: [{ address: '127.0.0.1', port: 8080, protocol: 'http1', labels: { zone: 'a' }, weight: 2, mtls: 'strict' }],
         buildVersion: '0.1.0',
         wants: [{ kind: 'Service', namespace: 'shop', name: 'payments' }],
         lastAckedVersion: '41',
@@ -258,8 +258,8 @@ describe('round trip over a real grpc-js server on loopback', () => {
         namespace: 'shop',
         proxyId: 'host-1234-abcd',
         endpoints: [
-          { address: '127.0.0.1', port: 8080, protocol: 'http1', labels: { zone: 'a', track: 'stable' }, weight: 3 },
-          { address: '::1', port: 9090, protocol: 'grpc', labels: {}, weight: 0 },
+          { address: '127.0.0.1', port: 8080, protocol: 'http1', labels: { zone: 'a', track: 'stable' }, weight: 3, mtls: '' },
+          { address: '::1', port: 9090, protocol: 'grpc', labels: {}, weight: 0, mtls: '' },
         ],
       },
     ])

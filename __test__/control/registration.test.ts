@@ -52,8 +52,8 @@ describe('Registration', () => {
   it('registers the inbound endpoints with the token and heartbeats at a third of the TTL', async () => {
     const { registration, lines } = startRegistration('10.1.2.3')
     registration.setPorts([
-      { port: 4143, protocol: 'http1' },
-      { port: 4144, protocol: 'grpc' },
+      { port: 4143, protocol: 'http1', mtls: 'off' },
+      { port: 4144, protocol: 'grpc', mtls: 'off' },
     ])
     await plane.waitForCall('Register')
     expect(plane.calls('Register')[0]?.token).toBe('test-token')
@@ -62,8 +62,8 @@ describe('Registration', () => {
       namespace: 'shop',
       proxyId: 'host-7-beef',
       endpoints: [
-        { address: '10.1.2.3', port: 4143, protocol: 'http1', labels: {}, weight: 0 },
-        { address: '10.1.2.3', port: 4144, protocol: 'grpc', labels: {}, weight: 0 },
+        { address: '10.1.2.3', port: 4143, protocol: 'http1', labels: {}, weight: 0, mtls: 'off' },
+        { address: '10.1.2.3', port: 4144, protocol: 'grpc', labels: {}, weight: 0, mtls: 'off' },
       ],
     })
     await waitFor('a registered line', () => lines.find((l) => l.startsWith('registered ')))
@@ -80,7 +80,7 @@ describe('Registration', () => {
 
   it('registers again when a heartbeat answers NOT_FOUND', async () => {
     const { registration, lines, leases } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await plane.waitForCall('Heartbeat')
     const firstLease = registration.lease?.leaseId
     plane.expireLeases()
@@ -102,7 +102,7 @@ describe('Registration', () => {
   it('retries Register with backoff while the control plane is UNAVAILABLE', async () => {
     plane.failNext('Register', grpc.status.UNAVAILABLE, 3)
     const { registration, lines } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await plane.waitForCall('Register', 4, 5_000)
     await waitFor('a lease', () => registration.lease)
     expect(plane.calls('Register').map((c) => c.code)).toEqual([14, 14, 14, 0])
@@ -113,7 +113,7 @@ describe('Registration', () => {
     // A TTL with room to spare, so a busy machine cannot let the lease lapse for real.
     plane.leaseTtlMs = 3_000
     const { registration, lines } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await plane.waitForCall('Heartbeat')
     plane.failNext('Heartbeat', grpc.status.UNAVAILABLE, 2)
     await waitFor('a successful heartbeat after the failures', () => {
@@ -127,10 +127,10 @@ describe('Registration', () => {
 
   it('registers again when the ports change, and deregisters when none are left', async () => {
     const { registration } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await waitFor('a lease', () => registration.lease)
-    registration.setPorts([{ port: 4143, protocol: 'auto' }]) // unchanged: nothing
-    registration.setPorts([{ port: 5000, protocol: 'http2' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }]) // unchanged: nothing
+    registration.setPorts([{ port: 5000, protocol: 'http2', mtls: 'off' }])
     await plane.waitForCall('Register', 2)
     expect(registerRequest(1).endpoints.map((e) => e.port)).toEqual([5000])
     await waitFor('the new lease', () => registration.lease?.endpoints[0]?.port === 5000)
@@ -143,7 +143,7 @@ describe('Registration', () => {
 
   it('stop() deregisters the lease and stops heartbeats', async () => {
     const { registration, lines } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await waitFor('a lease', () => registration.lease)
     const leaseId = registration.lease?.leaseId
     await registration.stop(1_000)
@@ -157,7 +157,7 @@ describe('Registration', () => {
 
   it('stop() is bounded when the control plane is gone', async () => {
     const { registration, lines } = startRegistration()
-    registration.setPorts([{ port: 4143, protocol: 'auto' }])
+    registration.setPorts([{ port: 4143, protocol: 'auto', mtls: 'off' }])
     await waitFor('a lease', () => registration.lease)
     await plane.stop()
     const started = Date.now()

@@ -104,6 +104,28 @@ describe('Registry', () => {
     expect(h.logs.some((line) => line.startsWith('registry: default/orders proxy "orders-1" deregistered'))).toBe(true)
   })
 
+  it('pushes endpoints of mTLS ports with the workload SPIFFE id, and plaintext ports without one', async () => {
+    const watcher = await observer(h)
+    const ordersToken = await token(h, 'orders')
+    await registryCall<RegisterResponse__Output>(
+      h,
+      'Register',
+      { service: 'orders', proxyId: 'orders-1', endpoints: [endpoint(4143, { mtls: 'strict' }), endpoint(4144, { mtls: 'off' })] },
+      ordersToken,
+    )
+    await addressesSeen(watcher, ['127.0.0.1:8000', '127.0.0.1:4143', '127.0.0.1:4144'])
+    const body = (await watcher.latest()).bodies.get('Service/default/orders') as { endpoints: unknown[] }
+    expect(body.endpoints.slice(1)).toEqual([
+      { address: '127.0.0.1:4143', weight: 1, labels: {}, identity: 'spiffe://mesh.local/ns/default/sa/orders' },
+      { address: '127.0.0.1:4144', weight: 1, labels: {} },
+    ])
+    const bad = await callError(
+      registryCall(h, 'Register', { service: 'orders', proxyId: 'orders-2', endpoints: [endpoint(4145, { mtls: 'on' })] }, ordersToken),
+    )
+    expect(bad.code).toBe(grpc.status.INVALID_ARGUMENT)
+    expect(bad.details).toBe('endpoints[0].mtls: expected one of strict, permissive, off; got "on"')
+  })
+
   it('keeps a lease alive with heartbeats and expires it without them', async () => {
     const watcher = await observer(h)
     const ordersToken = await token(h, 'orders')

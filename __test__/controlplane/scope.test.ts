@@ -90,8 +90,8 @@ describe('scope', () => {
     const web1 = first.services.get('default/web')
 
     registered['default/a'] = [
-      { address: '10.0.0.1:80', weight: 1, labels: {}, protocol: 'auto' }, // same as the static one: not doubled
-      { address: '10.0.0.2:4143', weight: 2, labels: { zone: 'z' }, protocol: 'auto' },
+      { address: '10.0.0.1:80', weight: 1, labels: {}, protocol: 'auto', mtls: false }, // same as the static one: not doubled
+      { address: '10.0.0.2:4143', weight: 2, labels: { zone: 'z' }, protocol: 'auto', mtls: false },
     ]
     unhealthy['default/a'] = ['10.0.0.1:80'] // ignored: a has no healthCheck
     catalog.serviceEndpointsChanged('default/a')

@@ -79,7 +79,7 @@ describe('a connected mesh: mesh-control, meshctl and three proxies', () => {
       admin: { listen: `127.0.0.1:${adminPort}` },
       drainTimeout: '1s',
     }
-    if (forwardTo) local.inbound = [{ port: inboundPort, address: '127.0.0.1', forwardTo: forwardTo.address, protocol: 'http1', mtls: 'off' }]
+    if (forwardTo) local.inbound = [{ port: inboundPort, address: '127.0.0.1', forwardTo: forwardTo.address, protocol: 'http1', mtls: 'strict' }]
     const file = path.join(dir, `${name}-proxy.yaml`)
     fs.writeFileSync(file, renderYaml([local]))
     const proc = new CliProcess(['--config', file, '--control-plane', control.address, '--name', name], { env: cleanEnv({ MESH_TOKEN: token }) })
@@ -151,6 +151,10 @@ describe('a connected mesh: mesh-control, meshctl and three proxies', () => {
     expect(await endpointsSeenBy(web(), 'orders-v1')).toEqual([`127.0.0.1:${v1.inboundPort}`])
     expect(await tallyOf('orders', 10)).toEqual(new Map([['orders-v1', 10]]))
     await waitForInSync(3)
+    // Proxy to proxy is mTLS: the server side (strict) saw web's identity, the client side says tls.
+    const inboundMetrics = (await adminGet(v1.adminPort, '/metrics')).body
+    expect(inboundMetrics).toMatch(/request_total\{[^}]*direction="inbound"[^}]*client_id="spiffe:\/\/mesh\.local\/ns\/default\/sa\/web"/)
+    expect((await adminGet(web().adminPort, '/metrics')).body).toMatch(/request_total\{[^}]*direction="outbound"[^}]*tls="true"/)
     // Each proxy holds a workload certificate for its own SPIFFE id (ready waits for it).
     for (const w of workloads.values()) {
       const config = JSON.parse((await adminGet(w.adminPort, '/config')).body) as { controlPlane: { identity: { spiffeId: string } | null } }

@@ -242,7 +242,7 @@ describe('MeshProxy connected mode', () => {
       service: 'e2e',
       namespace: 'default',
       proxyId: proxy.proxyId,
-      endpoints: [{ address: '127.0.0.1', port: boundPort, protocol: 'http1', labels: {}, weight: 0 }],
+      endpoints: [{ address: '127.0.0.1', port: boundPort, protocol: 'http1', labels: {}, weight: 0, mtls: 'off' }],
     })
     await waitFor('the registered event', () => events.find((e) => e.type === 'registered'))
     expect(events).toContainEqual({ type: 'registered', controlPlane: plane.address, endpoints: [`127.0.0.1:${boundPort}`], ttlMs: 1_500 })
@@ -253,7 +253,7 @@ describe('MeshProxy connected mode', () => {
     expect(plane.calls('Register')[1]?.request).toEqual(register.request)
     await waitFor('a lease again', () => plane.leases.size === 1)
     const stream = await plane.waitForStream()
-    expect(stream.hello?.endpoints).toEqual([{ address: '127.0.0.1', port: boundPort, protocol: 'http1', labels: {}, weight: 0 }])
+    expect(stream.hello?.endpoints).toEqual([{ address: '127.0.0.1', port: boundPort, protocol: 'http1', labels: {}, weight: 0, mtls: 'off' }])
 
     // Pushes keep the ephemeral port bound (listeners are reconciled by configured address).
     expect(await stream.push({ resources: mesh('v1') })).toMatchObject({ type: 'ack' })

@@ -28,7 +28,7 @@ export interface ProxySpec {
 export function proxyDoc(spec: ProxySpec): Doc {
   const doc: Doc = { apiVersion: 'mesh/v1', kind: 'Proxy', name: 'e2e', namespace: 'default' }
   if (spec.inbound) {
-    // Loopback only, and mTLS off: the other modes are accepted but warn in this version.
+    // Loopback only, and mTLS off: these tests are about plaintext forwarding; mTLS has its own.
     doc.inbound = spec.inbound.map((i) => ({
       port: i.port,
       address: '127.0.0.1',

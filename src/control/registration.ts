@@ -21,6 +21,8 @@ export interface InboundPort {
   port: number
   /** The Proxy inbound's protocol: auto | http1 | http2 | grpc | tcp. */
   protocol: string
+  /** The Proxy inbound's mesh mTLS mode: strict | permissive | off. */
+  mtls: string
 }
 
 export interface Lease {
@@ -56,7 +58,7 @@ export function describeEndpoints(endpoints: readonly WorkloadEndpoint[]): strin
 }
 
 function samePorts(a: readonly InboundPort[], b: readonly InboundPort[]): boolean {
-  return a.length === b.length && a.every((p, i) => p.port === b[i]?.port && p.protocol === b[i]?.protocol)
+  return a.length === b.length && a.every((p, i) => p.port === b[i]?.port && p.protocol === b[i]?.protocol && p.mtls === b[i]?.mtls)
 }
 
 export class Registration {
@@ -87,7 +89,7 @@ export class Registration {
     if (this.current) return this.current.endpoints
     if (this.ports.length === 0) return []
     const address = await this.options.address()
-    return this.ports.map((p) => ({ address, port: p.port, protocol: p.protocol }))
+    return this.ports.map((p) => ({ address, port: p.port, protocol: p.protocol, mtls: p.mtls }))
   }
 
   /**
@@ -140,7 +142,7 @@ export class Registration {
     let endpoints: WorkloadEndpoint[]
     try {
       const address = await this.options.address()
-      endpoints = this.ports.map((p) => ({ address, port: p.port, protocol: p.protocol }))
+      endpoints = this.ports.map((p) => ({ address, port: p.port, protocol: p.protocol, mtls: p.mtls }))
     } catch (err) {
       if (generation === this.generation) this.retryRegister(`cannot find the address to register: ${describeGrpcError(err)}`)
       return

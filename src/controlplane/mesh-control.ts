@@ -228,6 +228,11 @@ export class MeshControl {
       // Effective endpoints: static + registered (leases) - unhealthy (health).
       const catalog = new Catalog({
         registeredEndpoints: (service) => leases.endpointsOf(service),
+        // A lease is taken with the token of the Service it registers under: that identity.
+        registeredIdentity: (service) => {
+          const [namespace, name] = service.split('/') as [string, string]
+          return `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`
+        },
         unhealthyEndpoints: (service) => health.unhealthyOf(service),
       })
       const health = new HealthMonitor({

@@ -611,8 +611,11 @@ export class MeshProxy {
           endpoints: lease.endpoints.map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
           ttlMs: lease.ttlMs,
         }),
-      onCertified: (certificate) =>
-        this.emit({ type: 'certified', controlPlane: settings.address, spiffeId: certificate.spiffeId, notAfter: certificate.notAfter }),
+      onCertified: (certificate, identity) => {
+        // New handshakes use the new certificate; open connections keep theirs.
+        if (this.state === 'running') this.engine.setIdentity(identity)
+        this.emit({ type: 'certified', controlPlane: settings.address, spiffeId: certificate.spiffeId, notAfter: certificate.notAfter })
+      },
     })
     connected.client = client
     client.start(this.inboundPorts())
@@ -656,7 +659,10 @@ export class MeshProxy {
     this.log(`control-plane version ${cpVersion} applied (config version ${this.version})`)
   }
 
-  /** The bound inbound listeners as registered: bound port, the Proxy inbound's protocol. */
+  /**
+   * The bound inbound listeners as registered: bound port, the Proxy inbound's protocol and
+   * mTLS mode. Ingress ports (`tls`) are for clients outside the mesh and are not registered.
+   */
   private inboundPorts(): InboundPort[] {
     const proxy = this.connected?.local.proxy
     if (!proxy) return []
@@ -665,7 +671,9 @@ export class MeshProxy {
       if (listener.kind !== 'inbound') continue
       const inbound = proxy.inbound.find((i) => formatHostPort(i.address, i.port) === listener.configured)
       const bound = parseHostPort(listener.bound)
-      if (inbound && bound) ports.push({ port: bound.port, protocol: inbound.protocol })
+      if (inbound && bound && inbound.tls === undefined) {
+        ports.push({ port: bound.port, protocol: inbound.protocol, mtls: inbound.mtls ?? 'permissive' })
+      }
     }
     return ports
   }

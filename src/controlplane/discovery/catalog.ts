@@ -64,6 +64,11 @@ export interface CatalogSnapshot {
 export interface EndpointSources {
   registeredEndpoints(service: string): readonly RegisteredEndpoint[]
   unhealthyEndpoints(service: string): ReadonlySet<string> | undefined
+  /**
+   * The SPIFFE id of the workloads registered under Service `namespace/name` (their join
+   * tokens admit that identity), so clients originate mTLS and check it. Absent: none.
+   */
+  registeredIdentity?(service: string): string
 }
 
 export function idOf(resource: { kind: string; namespace: string; name: string }): string {
@@ -204,11 +209,13 @@ export class Catalog {
     const registered = this.sources.registeredEndpoints(resourceKey(service))
     if (registered.length === 0) return endpoints
     const seen = new Set(endpoints.map((endpoint) => addressKey(endpoint.address)))
+    const identity = this.sources.registeredIdentity?.(resourceKey(service))
     for (const endpoint of registered) {
       const key = addressKey(endpoint.address)
       if (seen.has(key)) continue
       seen.add(key)
-      endpoints.push({ address: endpoint.address, weight: endpoint.weight, labels: endpoint.labels })
+      const meshed = identity !== undefined && endpoint.mtls
+      endpoints.push({ address: endpoint.address, weight: endpoint.weight, labels: endpoint.labels, ...(meshed ? { identity } : {}) })
     }
     return endpoints
   }

@@ -19,7 +19,11 @@ import type { WorkloadEndpoint__Output } from '../../control/proto.js'
 /** A registered endpoint: the model's Endpoint plus what the inbound port speaks. */
 export interface RegisteredEndpoint extends Endpoint {
   protocol: InboundProtocol
+  /** The inbound port takes mesh mTLS (its mtls mode is strict or permissive). */
+  mtls: boolean
 }
+
+const MTLS_MODES = ['strict', 'permissive', 'off'] as const
 
 /** Thrown with one line naming the field (`endpoints[1].port: expected 1-65535, got 0`). */
 export class EndpointError extends Error {}
@@ -59,6 +63,10 @@ export function toRegisteredEndpoints(
     if (!(INBOUND_PROTOCOLS as readonly string[]).includes(protocol)) {
       throw new EndpointError(`${field}.protocol: expected one of ${INBOUND_PROTOCOLS.join(', ')}; got ${JSON.stringify(protocol)}`)
     }
+    const mtls = endpoint.mtls === '' ? 'off' : endpoint.mtls
+    if (!(MTLS_MODES as readonly string[]).includes(mtls)) {
+      throw new EndpointError(`${field}.mtls: expected one of ${MTLS_MODES.join(', ')}; got ${JSON.stringify(mtls)}`)
+    }
     const address = formatHostPort(ip.toLowerCase(), endpoint.port)
     const first = seen.get(address)
     if (first !== undefined) throw new EndpointError(`${field}.address: ${address} is a duplicate of endpoints[${first}]`)
@@ -68,6 +76,7 @@ export function toRegisteredEndpoints(
       weight: endpoint.weight === 0 ? 1 : endpoint.weight,
       labels: { ...endpoint.labels },
       protocol: protocol as InboundProtocol,
+      mtls: mtls !== 'off',
     }
   })
   // Weights and labels: exactly the model's rules, with the model's messages (the field

@@ -44,6 +44,8 @@ function parseEndpoint(value: unknown): RegisteredEndpoint | undefined {
     weight: value.weight as number,
     labels: { ...(value.labels as Record<string, string>) },
     protocol: value.protocol as InboundProtocol,
+    // Files written before the field existed: those ports took plaintext only.
+    mtls: value.mtls === true,
   }
 }
 

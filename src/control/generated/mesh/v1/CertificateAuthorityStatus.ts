@@ -35,7 +35,7 @@ export interface CertificateAuthorityStatus {
    */
   'certificateTtl'?: (_google_protobuf_Duration | null);
   /**
-   * Where the CA comes from: the data dir's `ca/` or the `--ca-cert` file.
+   * The CA certificate file: `<data dir>/ca/ca.crt`, or the `--ca-cert` path.
    */
   'source'?: (string);
 }
@@ -72,7 +72,7 @@ export interface CertificateAuthorityStatus__Output {
    */
   'certificateTtl': (_google_protobuf_Duration__Output | null);
   /**
-   * Where the CA comes from: the data dir's `ca/` or the `--ca-cert` file.
+   * The CA certificate file: `<data dir>/ca/ca.crt`, or the `--ca-cert` path.
    */
   'source': (string);
 }

@@ -31,6 +31,14 @@ export interface WorkloadEndpoint {
    * default, 1.
    */
   'weight'?: (number);
+  /**
+   * The inbound port's mesh mTLS mode, in the resource model's vocabulary for Proxy
+   * inbound[].mtls: "strict" | "permissive" | "off". Ports that take mTLS ("strict",
+   * "permissive") are pushed to clients with the workload's SPIFFE id, so clients
+   * originate mTLS to them and check that id; "off", or empty (a proxy that predates
+   * this field), are pushed without one and reached in plaintext.
+   */
+  'mtls'?: (string);
 }
 
 /**
@@ -63,4 +71,12 @@ export interface WorkloadEndpoint__Output {
    * default, 1.
    */
   'weight': (number);
+  /**
+   * The inbound port's mesh mTLS mode, in the resource model's vocabulary for Proxy
+   * inbound[].mtls: "strict" | "permissive" | "off". Ports that take mTLS ("strict",
+   * "permissive") are pushed to clients with the workload's SPIFFE id, so clients
+   * originate mTLS to them and check that id; "off", or empty (a proxy that predates
+   * this field), are pushed without one and reached in plaintext.
+   */
+  'mtls': (string);
 }
