@@ -392,9 +392,12 @@ describe('MeshProxy connected mode: workload identity', () => {
     await waitFor('two refused Certify calls', () => plane.certifyCalls.filter((c) => c.code === grpc.status.UNAVAILABLE).length >= 2)
     expect(await ready(p)).toBe(503)
     expect(lines.some((l) => /^certificate request failed: .*UNAVAILABLE.*; no certificate yet; retrying in /.test(l))).toBe(true)
+    // Clients reach registered endpoints over mTLS: nothing is registered before a certificate.
+    expect(plane.calls('Register')).toEqual([])
 
     plane.certifyFailure = undefined
     await waitFor('ready once certified', async () => ((await ready(p)) === 200 ? true : undefined))
+    await plane.waitForCall('Register')
   })
 
   it('holds a certificate for its SPIFFE id, renews it at about 70 % of its life, and never shows the key', async () => {

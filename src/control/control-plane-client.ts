@@ -52,6 +52,9 @@ export class ControlPlaneClient {
   private readonly host: string
   private readonly port: number
   private closing: Promise<void> | undefined
+  /** The inbound listeners to register, held back until the first certificate is installed. */
+  private ports: readonly InboundPort[] = []
+  private certified = false
 
   constructor(private readonly options: ControlPlaneClientOptions) {
     const parsed = parseHostPort(options.address)
@@ -79,7 +82,14 @@ export class ControlPlaneClient {
       namespace: options.namespace,
       backoff: options.backoff,
       log: options.log,
-      onCertified: options.onCertified,
+      onCertified: (certificate, identity) => {
+        options.onCertified?.(certificate, identity)
+        // Registered endpoints are reached over mTLS: offer them once we can serve it.
+        if (!this.certified) {
+          this.certified = true
+          this.registration.setPorts(this.ports)
+        }
+      },
     })
 
     this.discovery = new DiscoveryClient({
@@ -91,7 +101,7 @@ export class ControlPlaneClient {
         proxyId: this.proxyId,
         // Informational for the server; a control plane that is unreachable right now
         // cannot be asked for our address, and the stream would fail anyway.
-        endpoints: await this.registration.endpoints().catch(() => []),
+        endpoints: await this.registration.endpoints(this.ports).catch(() => []),
         buildVersion: buildVersion(),
         wants: [...(options.wants ?? [])],
       }),
@@ -112,16 +122,21 @@ export class ControlPlaneClient {
     })
   }
 
-  /** Opens the Discovery stream and registers `ports` (the inbound listeners, already bound). */
+  /**
+   * Opens the Discovery stream, asks for a workload certificate, and registers `ports` (the
+   * inbound listeners, already bound) once the first certificate is installed: clients reach
+   * registered endpoints over mTLS, which a proxy without a certificate cannot serve.
+   */
   start(ports: readonly InboundPort[]): void {
-    this.registration.setPorts(ports)
+    this.ports = ports
     this.discovery.start()
     this.certification.start()
   }
 
   /** The inbound listeners changed (a new local Proxy): register what is bound now. */
   setInboundPorts(ports: readonly InboundPort[]): void {
-    this.registration.setPorts(ports)
+    this.ports = ports
+    if (this.certified) this.registration.setPorts(ports)
   }
 
   get connected(): boolean {

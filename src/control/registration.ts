@@ -84,12 +84,15 @@ export class Registration {
     return this.current
   }
 
-  /** The endpoints to register (last registered, or about to be), for the Discovery Hello. */
-  async endpoints(): Promise<WorkloadEndpoint[]> {
+  /**
+   * The endpoints to register (last registered, or about to be: `pending` when given), for
+   * the Discovery Hello.
+   */
+  async endpoints(pending: readonly InboundPort[] = this.ports): Promise<WorkloadEndpoint[]> {
     if (this.current) return this.current.endpoints
-    if (this.ports.length === 0) return []
+    if (pending.length === 0) return []
     const address = await this.options.address()
-    return this.ports.map((p) => ({ address, port: p.port, protocol: p.protocol, mtls: p.mtls }))
+    return pending.map((p) => ({ address, port: p.port, protocol: p.protocol, mtls: p.mtls }))
   }
 
   /**
