@@ -97,6 +97,32 @@ enum Decision {
     },
 }
 
+impl OutboundHandler {
+    /// Forwards a routed request to its target. Upgrades are relayed HTTP/1 to HTTP/1 only.
+    async fn forward(
+        &self,
+        parts: request::Parts,
+        body: Incoming,
+        target: Target,
+        timeouts: PoolTimeouts,
+        upgrade: Option<hyper::upgrade::OnUpgrade>,
+    ) -> Response<ProxyBody> {
+        let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
+        let tunnel = &self.tunnel;
+        prepare_and_forward(
+            &self.shared,
+            parts,
+            body,
+            target,
+            self.version,
+            timeouts,
+            upgrade,
+            || tunnel.clone(),
+        )
+        .await
+    }
+}
+
 impl Handler for OutboundHandler {
     /// None: the client is the local workload, and this listener is on the per-request hot
     /// path of every call it makes.
@@ -125,40 +151,13 @@ impl Handler for OutboundHandler {
             )
         };
         match decision {
-            Decision::Forward(target) => {
-                // Upgrades are relayed HTTP/1 to HTTP/1 only.
-                let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
-                let tunnel = &self.tunnel;
-                prepare_and_forward(
-                    &self.shared,
-                    parts,
-                    body,
-                    target,
-                    self.version,
-                    timeouts,
-                    upgrade,
-                    || tunnel.clone(),
-                )
-                .await
-            }
+            Decision::Forward(target) => self.forward(parts, body, target, timeouts, upgrade).await,
             Decision::Delay(delayed) => {
                 let (mut target, endpoint, delay) = *delayed;
                 Box::pin(async move {
                     tokio::time::sleep(delay).await;
                     target.in_flight = Some(endpoint.start());
-                    let upgrade = upgrade.filter(|_| target.version == HttpVersion::Http1);
-                    let tunnel = &self.tunnel;
-                    prepare_and_forward(
-                        &self.shared,
-                        parts,
-                        body,
-                        target,
-                        self.version,
-                        timeouts,
-                        upgrade,
-                        || tunnel.clone(),
-                    )
-                    .await
+                    self.forward(parts, body, target, timeouts, upgrade).await
                 })
                 .await
             }
