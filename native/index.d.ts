@@ -146,6 +146,47 @@ export declare class BindingWorkloadIdentity {
   renewAt(fraction?: number | undefined | null): number | null
 }
 
+export interface BindingAuthorizationOperation {
+  /** Exact paths, `prefix*`, `*suffix` or `*`; empty means any. */
+  paths: Array<string>
+  /** Upper-case methods; empty means any. */
+  methods: Array<string>
+}
+
+/**
+ * Deny policies refuse what their rules match; when any allow policy exists, only what
+ * one of their rules matches is allowed. A policy without rules matches nothing.
+ */
+export interface BindingAuthorizationPolicy {
+  name: string
+  namespace: string
+  action: 'allow' | 'deny'
+  rules: Array<BindingAuthorizationRule>
+}
+
+/** Matches when a source and an operation match; an empty list matches anything. */
+export interface BindingAuthorizationRule {
+  /** SPIFFE ids proven by mesh mTLS; a trailing `*` matches any suffix. */
+  from: Array<string>
+  to: Array<BindingAuthorizationOperation>
+}
+
+/**
+ * Requests (`inbound_http_authz_deny_total`) and opaque TCP connections
+ * (`inbound_tcp_authz_deny_total`) an AuthorizationPolicy refused.
+ */
+export interface BindingAuthzDenialStats {
+  protocol: 'http' | 'tcp'
+  /** The port's listen address, as in its HTTP metrics. */
+  authority: string
+  dstService: string
+  /** `namespace/name` of the deny policy that matched; "" when no allow policy did. */
+  policy: string
+  tls: boolean
+  clientId: string
+  count: number
+}
+
 export interface BindingBackendRef {
   /** `namespace/name`. */
   service: string
@@ -332,6 +373,11 @@ export interface BindingProxyConfig {
   tcpOutbound: Array<BindingTcpOutbound>
   services: Array<BindingService>
   httpRoutes: Array<BindingHttpRoute>
+  /**
+   * The AuthorizationPolicies of the local workload's Service, enforced on every
+   * inbound port; none means everything is allowed.
+   */
+  authorization?: Array<BindingAuthorizationPolicy>
   timeouts?: BindingTimeouts
 }
 
@@ -403,6 +449,7 @@ export interface BindingStats {
   circuitBreakers: Array<BindingCircuitBreakerStats>
   endpointHealth: Array<BindingEndpointHealthStats>
   tlsRefusals: Array<BindingTlsRefusalStats>
+  authzDenials: Array<BindingAuthzDenialStats>
 }
 
 export interface BindingTcpOutbound {

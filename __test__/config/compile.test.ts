@@ -67,6 +67,8 @@ describe('compileProxyConfig', () => {
           ],
         },
       ],
+      // The spec example's policy targets orders, not this proxy (web): orders' proxy enforces it.
+      authorization: [],
       timeouts: { detectMs: 1000, connectMs: 1000, poolIdleMs: 90_000 },
     })
   })
@@ -345,7 +347,7 @@ parentRefs: [ { name: orders } ]
     expect(config.httpRoutes).toEqual([{ name: 'all', namespace: 'default', parents: ['default/orders'], rules: [{ matches: [], backends: [] }] }])
   })
 
-  it('TCPRoutes and AuthorizationPolicies compile to nothing (warned, not enforced)', () => {
+  it('TCPRoutes compile to nothing (warned, not enforced)', () => {
     const { resources, warnings } = load(`
 apiVersion: mesh/v1
 kind: Proxy
@@ -361,17 +363,68 @@ kind: TCPRoute
 name: pg
 parentRefs: [ { name: pg } ]
 rules: [ { backendRefs: [ { name: pg } ] } ]
+`)
+    expect(warnings).toEqual(['mesh.yaml: document 3 (TCPRoute "pg"): accepted but not enforced in this version'])
+    const enforced = resources.filter((r) => r.kind !== 'TCPRoute')
+    expect(compileProxyConfig(resources, { source: 'x' })).toEqual(compileProxyConfig(enforced, { source: 'x' }))
+  })
+
+  it('compiles the AuthorizationPolicies of the proxy\'s own Service, and warns about the others', () => {
+    const { resources, warnings } = load(`
+apiVersion: mesh/v1
+kind: Proxy
+name: orders
+---
+apiVersion: mesh/v1
+kind: Service
+name: orders
+---
+apiVersion: mesh/v1
+kind: Service
+name: billing
 ---
 apiVersion: mesh/v1
 kind: AuthorizationPolicy
-name: pg
-targetRef: { name: pg }
+name: web-api
+targetRef: { kind: Service, name: orders }
+rules:
+  - from: [ { identity: "spiffe://mesh.local/ns/default/sa/web" }, { identity: "spiffe://mesh.local/ns/ops/*" } ]
+    to: [ { paths: ["/api/*", "*.json"], methods: [get, POST] }, { methods: [DELETE] } ]
+  - to: [ { paths: [/healthz] } ]
+---
+apiVersion: mesh/v1
+kind: AuthorizationPolicy
+name: no-batch
+targetRef: { name: orders }
 action: deny
+rules: [ { from: [ { identity: "spiffe://mesh.local/ns/jobs/*" } ] } ]
+---
+apiVersion: mesh/v1
+kind: AuthorizationPolicy
+name: billing-locked
+targetRef: { name: billing }
 `)
-    expect(warnings).toHaveLength(2)
-    const enforced = resources.filter((r) => r.kind === 'Proxy' || r.kind === 'Service')
-    expect(enforced).toHaveLength(2)
-    expect(compileProxyConfig(resources, { source: 'x' })).toEqual(compileProxyConfig(enforced, { source: 'x' }))
+    expect(warnings).toEqual([
+      'mesh.yaml: document 6 (AuthorizationPolicy "billing-locked"): targetRef.name: Service "default/billing" is not this proxy\'s workload ("default/orders"); only the proxy of "default/billing" enforces this policy',
+    ])
+    expect(compileProxyConfig(resources, { source: 'x' }).authorization).toEqual([
+      {
+        name: 'web-api',
+        namespace: 'default',
+        action: 'allow',
+        rules: [
+          {
+            from: ['spiffe://mesh.local/ns/default/sa/web', 'spiffe://mesh.local/ns/ops/*'],
+            to: [
+              { paths: ['/api/*', '*.json'], methods: ['GET', 'POST'] },
+              { paths: [], methods: ['DELETE'] },
+            ],
+          },
+          { from: [], to: [{ paths: ['/healthz'], methods: [] }] },
+        ],
+      },
+      { name: 'no-batch', namespace: 'default', action: 'deny', rules: [{ from: ['spiffe://mesh.local/ns/jobs/*'], to: [] }] },
+    ])
   })
 
   it('without a Proxy: no listeners, engine default timeouts', () => {
@@ -383,6 +436,7 @@ action: deny
       tcpOutbound: [],
       services: [{ name: 'orders', namespace: 'default', port: 80, protocol: 'http', endpoints: [], loadBalancer: 'ewma' }],
       httpRoutes: [],
+      authorization: [],
     })
   })
 

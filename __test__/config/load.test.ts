@@ -17,7 +17,7 @@ const SPEC_EXAMPLE = join(FIXTURES, 'spec-example.yaml')
 
 const SPEC_EXAMPLE_WARNINGS = [
   'document 2 (Service "orders"): healthCheck: accepted but not enforced in this version',
-  'document 4 (AuthorizationPolicy "orders-from-web"): accepted but not enforced in this version',
+  'document 4 (AuthorizationPolicy "orders-from-web"): targetRef.name: Service "default/orders" is not this proxy\'s workload ("default/web"); only the proxy of "default/orders" enforces this policy',
 ]
 
 describe('the spec example file', () => {

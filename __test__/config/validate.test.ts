@@ -382,10 +382,14 @@ describe('fields accepted but not enforced', () => {
     ])
   })
 
-  it('AuthorizationPolicy: validated, one warning for the resource', () => {
+  it('AuthorizationPolicy: validated, enforced (no warning) when it targets this proxy\'s workload', () => {
     const policy = (extra: Record<string, unknown>) => ({ apiVersion: 'mesh/v1', kind: 'AuthorizationPolicy', name: 'p', targetRef: { name: 'orders' }, ...extra })
     const ok = validateWithProxy(service('orders'), policy({ rules: [{ from: [{ identity: 'spiffe://mesh.local/ns/default/*' }], to: [{ paths: ['/api/*', '*.json', '*'], methods: ['get'] }] }] }))
-    expect(ok.warnings).toEqual([at(3, 'AuthorizationPolicy "p"', WARNING)])
+    // The minimal Proxy is "web": orders' proxy enforces this policy, not this one.
+    expect(ok.warnings).toEqual([
+      at(3, 'AuthorizationPolicy "p"', 'targetRef.name: Service "default/orders" is not this proxy\'s workload ("default/web"); only the proxy of "default/orders" enforces this policy'),
+    ])
+    expect(validateWithProxy(service('web'), policy({ targetRef: { name: 'web' } })).warnings).toEqual([])
     expect(ok.resources[2]).toEqual({
       apiVersion: 'mesh/v1',
       kind: 'AuthorizationPolicy',

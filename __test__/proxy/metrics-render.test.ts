@@ -87,6 +87,18 @@ const stats: BindingStats = {
     { authority: '0.0.0.0:4143', dstService: 'default/orders', reason: 'plaintext', count: 3 },
     { authority: '0.0.0.0:4143', dstService: 'default/orders', reason: 'handshake', count: 1 },
   ],
+  authzDenials: [
+    {
+      protocol: 'http',
+      authority: '0.0.0.0:4143',
+      dstService: 'default/orders',
+      policy: 'default/no-admin',
+      tls: true,
+      clientId: 'spiffe://mesh.local/ns/shop/sa/web',
+      count: 2,
+    },
+    { protocol: 'tcp', authority: '0.0.0.0:4143', dstService: 'default/orders', policy: '', tls: false, clientId: '', count: 5 },
+  ],
 }
 
 const OK_LABELS =
@@ -122,8 +134,10 @@ describe('renderEngineStats', () => {
       'tcp_read_bytes_total counter',
       'tcp_write_bytes_total counter',
       'inbound_tls_refused_total counter',
+      'inbound_http_authz_deny_total counter',
+      'inbound_tcp_authz_deny_total counter',
     ])
-    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(14)
+    expect(text.split('\n').filter((l) => l.startsWith('# HELP ')).length).toBe(16)
     expect(text.endsWith('\n')).toBe(true)
   })
 
@@ -196,9 +210,19 @@ describe('renderEngineStats', () => {
         'request_total{direction="inbound",authority="0.0.0.0:4143",dst_service="default/orders",route="default",tls="true",client_id="spiffe://mesh.local/ns/shop/sa/web"}',
       ),
     ).toBe('4')
-    expect(text.split('\n').filter((l) => l.includes('client_id=')).length).toBe(1)
+    expect(text.split('\n').filter((l) => l.startsWith('request_total') && l.includes('client_id=')).length).toBe(1)
     expect(sampleValue(text, 'inbound_tls_refused_total{authority="0.0.0.0:4143",dst_service="default/orders",reason="plaintext"}')).toBe('3')
     expect(sampleValue(text, 'inbound_tls_refused_total{authority="0.0.0.0:4143",dst_service="default/orders",reason="handshake"}')).toBe('1')
+  })
+
+  it('renders authorization denials by protocol, with the policy and the client', () => {
+    expect(
+      sampleValue(
+        text,
+        'inbound_http_authz_deny_total{authority="0.0.0.0:4143",dst_service="default/orders",policy="default/no-admin",tls="true",client_id="spiffe://mesh.local/ns/shop/sa/web"}',
+      ),
+    ).toBe('2')
+    expect(sampleValue(text, 'inbound_tcp_authz_deny_total{authority="0.0.0.0:4143",dst_service="default/orders",policy="",tls="false"}')).toBe('5')
   })
 
   it('renders the TCP families', () => {

@@ -4,6 +4,7 @@
  * resources always compile to the same config.
  */
 import type {
+  BindingAuthorizationPolicy,
   BindingFaults,
   BindingHttpMatch,
   BindingHttpRoute,
@@ -20,6 +21,7 @@ import { parseDuration } from '../config/duration.js'
 import {
   PROXY_DEFAULTS,
   resourceKey,
+  type AuthorizationPolicyResource,
   type FaultInjection,
   type HTTPRouteResource,
   type HttpRouteMatch,
@@ -190,10 +192,31 @@ function compileHttpRoute(route: HTTPRouteResource): BindingHttpRoute {
 }
 
 /**
+ * The AuthorizationPolicies this proxy enforces: those targeting its own Service (the
+ * Proxy's namespace/name). Policies for other Services are theirs to enforce.
+ */
+function compileAuthorization(resources: readonly MeshResource[], proxy: ProxyResource): BindingAuthorizationPolicy[] {
+  return resources
+    .filter(
+      (r): r is AuthorizationPolicyResource =>
+        r.kind === 'AuthorizationPolicy' && r.targetRef.name === proxy.name && r.targetRef.namespace === proxy.namespace,
+    )
+    .map((policy) => ({
+      name: policy.name,
+      namespace: policy.namespace,
+      action: policy.action,
+      rules: policy.rules.map((rule) => ({
+        from: rule.from.map((source) => source.identity),
+        to: rule.to.map((operation) => ({ paths: [...operation.paths], methods: operation.methods.map((m) => m.toUpperCase()) })),
+      })),
+    }))
+}
+
+/**
  * Compiles validated resources (from loadResourcesFrom* / validateResources) into the
  * engine's config. Without a Proxy resource there are no listeners and the engine's
- * default timeouts apply. TCPRoutes and AuthorizationPolicies are not enforced in this
- * version and compile to nothing (the loader has warned about them).
+ * default timeouts apply. TCPRoutes are not enforced in this version and compile to
+ * nothing (the loader has warned about them).
  */
 export function compileProxyConfig(resources: readonly MeshResource[], options: CompileOptions): BindingProxyConfig {
   const proxy = findProxy(resources)
@@ -207,6 +230,7 @@ export function compileProxyConfig(resources: readonly MeshResource[], options: 
     tcpOutbound: proxy ? compileTcpOutbound(proxy) : [],
     services: resources.filter((r): r is ServiceResource => r.kind === 'Service').map(compileService),
     httpRoutes: resources.filter((r): r is HTTPRouteResource => r.kind === 'HTTPRoute').map(compileHttpRoute),
+    authorization: proxy ? compileAuthorization(resources, proxy) : [],
   }
   if (proxy !== undefined) {
     config.timeouts = {

@@ -557,4 +557,4 @@ export const RESOURCE_SCHEMAS: { readonly [K in ResourceKind]: Schema<Extract<Me
 }
 
 /** Kinds that this version validates but does not act on (one warning per resource). */
-export const NOT_ENFORCED_KINDS: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['TCPRoute', 'AuthorizationPolicy'])
+export const NOT_ENFORCED_KINDS: ReadonlySet<ResourceKind> = new Set<ResourceKind>(['TCPRoute'])

@@ -350,7 +350,12 @@ export interface AuthorizationRule {
   to: AuthorizationOperation[]
 }
 
-/** Not enforced in this version. */
+/**
+ * Enforced by the proxy of the target Service on every inbound port: a request (or
+ * opaque TCP connection) is refused when a rule of a deny policy matches it; otherwise,
+ * when the Service has any allow policy, one of their rules must match. A policy
+ * without rules matches nothing.
+ */
 export interface AuthorizationPolicyResource extends ResourceBase<'AuthorizationPolicy'> {
   targetRef: Omit<ServiceRef, 'port'>
   /** Default `allow`. A Service with any allow policy denies the rest. */

@@ -228,9 +228,19 @@ function checkAcrossDocuments(
         )
         break
       }
-      case 'AuthorizationPolicy':
+      case 'AuthorizationPolicy': {
         checkRef(document, ['targetRef', 'name'], resource.targetRef, false)
+        const own = proxy?.resource
+        const target = `${resource.targetRef.namespace}/${resource.targetRef.name}`
+        if (own !== undefined && target !== resourceKey(own)) {
+          report.warn(
+            document,
+            ['targetRef', 'name'],
+            `Service "${target}" is not this proxy's workload ("${resourceKey(own)}"); only the proxy of "${target}" enforces this policy`,
+          )
+        }
         break
+      }
       case 'Service':
         break
     }

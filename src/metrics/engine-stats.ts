@@ -10,6 +10,7 @@ const RESPONSE_LABELS = [...HTTP_LABELS, 'status_code', 'classification'] as con
 const TCP_LABELS = ['direction', 'dst_service', 'target_addr', 'tls'] as const
 const RETRY_LABELS = [...HTTP_LABELS, 'result'] as const
 const REFUSAL_LABELS = ['authority', 'dst_service', 'reason'] as const
+const AUTHZ_LABELS = ['authority', 'dst_service', 'policy', 'tls'] as const
 const BREAKER_LABELS = ['dst_service', 'limit'] as const
 const ENDPOINT_LABELS = ['dst_service', 'target_addr'] as const
 
@@ -123,6 +124,17 @@ export function renderEngineStats(stats: BindingStats): string {
     'Total count of connections an inbound port closed before serving them, by reason: plaintext (on a port that takes only TLS), no_identity (mtls strict before the proxy holds an identity), handshake (no or untrusted client certificate, failed handshake).',
   )
 
+  const httpDenied = new Family(
+    'inbound_http_authz_deny_total',
+    'counter',
+    'Total count of inbound requests an AuthorizationPolicy refused (403): policy names the deny policy that matched, "" when no allow policy did.',
+  )
+  const tcpDenied = new Family(
+    'inbound_tcp_authz_deny_total',
+    'counter',
+    'Total count of inbound opaque TCP connections an AuthorizationPolicy refused (closed): policy names the deny policy that matched, "" when no allow policy did.',
+  )
+
   const bounds = stats.latencyBucketsMs.map(formatBucketBound)
 
   for (const h of stats.http) {
@@ -182,6 +194,12 @@ export function renderEngineStats(stats: BindingStats): string {
     tlsRefused.sample('inbound_tls_refused_total', labelSet(REFUSAL_LABELS, [r.authority, r.dstService, r.reason]), r.count)
   }
 
+  for (const d of stats.authzDenials) {
+    const labels = withClientId(labelSet(AUTHZ_LABELS, [d.authority, d.dstService, d.policy, String(d.tls)]), d.clientId)
+    if (d.protocol === 'http') httpDenied.sample('inbound_http_authz_deny_total', labels, d.count)
+    else tcpDenied.sample('inbound_tcp_authz_deny_total', labels, d.count)
+  }
+
   return [
     requests,
     responses,
@@ -197,6 +215,8 @@ export function renderEngineStats(stats: BindingStats): string {
     tcpRead,
     tcpWrite,
     tlsRefused,
+    httpDenied,
+    tcpDenied,
   ]
     .map((f) => f.text())
     .join('')

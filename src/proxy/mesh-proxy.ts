@@ -182,12 +182,16 @@ interface Connected {
  * rules[0]...`).
  */
 export function describeEngineError(message: string, compiled: BindingProxyConfig): string {
-  const match = /^(httpRoutes|services)\[(\d+)\]\.?/.exec(message)
+  const match = /^(httpRoutes|services|authorization)\[(\d+)\]\.?/.exec(message)
   if (!match) return message
-  const list = match[1] === 'httpRoutes' ? compiled.httpRoutes : compiled.services
+  const [kind, list] =
+    match[1] === 'httpRoutes'
+      ? ['HTTPRoute', compiled.httpRoutes]
+      : match[1] === 'services'
+        ? ['Service', compiled.services]
+        : ['AuthorizationPolicy', compiled.authorization ?? []]
   const resource = list[Number(match[2])]
   if (resource === undefined) return message
-  const kind = match[1] === 'httpRoutes' ? 'HTTPRoute' : 'Service'
   return `${kind} "${resource.namespace}/${resource.name}": ${message.slice(match[0].length)}`
 }
 

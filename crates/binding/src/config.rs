@@ -17,7 +17,37 @@ pub struct BindingProxyConfig {
     pub tcp_outbound: Vec<BindingTcpOutbound>,
     pub services: Vec<BindingService>,
     pub http_routes: Vec<BindingHttpRoute>,
+    /// The AuthorizationPolicies of the local workload's Service, enforced on every
+    /// inbound port; none means everything is allowed.
+    pub authorization: Option<Vec<BindingAuthorizationPolicy>>,
     pub timeouts: Option<BindingTimeouts>,
+}
+
+/// Deny policies refuse what their rules match; when any allow policy exists, only what
+/// one of their rules matches is allowed. A policy without rules matches nothing.
+#[napi(object)]
+pub struct BindingAuthorizationPolicy {
+    pub name: String,
+    pub namespace: String,
+    #[napi(ts_type = "'allow' | 'deny'")]
+    pub action: String,
+    pub rules: Vec<BindingAuthorizationRule>,
+}
+
+/// Matches when a source and an operation match; an empty list matches anything.
+#[napi(object)]
+pub struct BindingAuthorizationRule {
+    /// SPIFFE ids proven by mesh mTLS; a trailing `*` matches any suffix.
+    pub from: Vec<String>,
+    pub to: Vec<BindingAuthorizationOperation>,
+}
+
+#[napi(object)]
+pub struct BindingAuthorizationOperation {
+    /// Exact paths, `prefix*`, `*suffix` or `*`; empty means any.
+    pub paths: Vec<String>,
+    /// Upper-case methods; empty means any.
+    pub methods: Vec<String>,
 }
 
 #[napi(object)]
@@ -301,6 +331,13 @@ impl BindingProxyConfig {
             .enumerate()
             .map(|(i, r)| r.into_engine(&format!("httpRoutes[{i}]")))
             .collect::<Result<Vec<_>, String>>()?;
+        let authorization = self
+            .authorization
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| p.into_engine(&format!("authorization[{i}]")))
+            .collect::<Result<Vec<_>, String>>()?;
         Ok(ProxyConfig {
             source: self.source,
             inbound,
@@ -308,7 +345,41 @@ impl BindingProxyConfig {
             tcp_outbound,
             services,
             http_routes,
+            authorization,
             timeouts,
+        })
+    }
+}
+
+impl BindingAuthorizationPolicy {
+    fn into_engine(self, path: &str) -> Result<AuthorizationPolicySpec, String> {
+        let action = match self.action.as_str() {
+            "allow" => AuthorizationAction::Allow,
+            "deny" => AuthorizationAction::Deny,
+            other => {
+                return Err(format!(
+                    "{path}.action: expected allow or deny, got {other:?}"
+                ))
+            }
+        };
+        Ok(AuthorizationPolicySpec {
+            name: format!("{}/{}", self.namespace, self.name),
+            action,
+            rules: self
+                .rules
+                .into_iter()
+                .map(|rule| AuthorizationRuleSpec {
+                    from: rule.from,
+                    to: rule
+                        .to
+                        .into_iter()
+                        .map(|op| AuthorizationOperationSpec {
+                            paths: op.paths,
+                            methods: op.methods,
+                        })
+                        .collect(),
+                })
+                .collect(),
         })
     }
 }

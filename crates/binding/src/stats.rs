@@ -1,6 +1,8 @@
 //! Stats snapshots as plain JS objects. Counters are f64 so JS reads numbers exactly up to 2^53.
 
-use mesh_engine::stats::{Direction, RetryResult, StatsSnapshot, LATENCY_BUCKETS_MS};
+use mesh_engine::stats::{
+    AuthzProtocol, Direction, RetryResult, StatsSnapshot, LATENCY_BUCKETS_MS,
+};
 use napi_derive::napi;
 
 #[napi(object)]
@@ -12,6 +14,23 @@ pub struct BindingStats {
     pub circuit_breakers: Vec<BindingCircuitBreakerStats>,
     pub endpoint_health: Vec<BindingEndpointHealthStats>,
     pub tls_refusals: Vec<BindingTlsRefusalStats>,
+    pub authz_denials: Vec<BindingAuthzDenialStats>,
+}
+
+/// Requests (`inbound_http_authz_deny_total`) and opaque TCP connections
+/// (`inbound_tcp_authz_deny_total`) an AuthorizationPolicy refused.
+#[napi(object)]
+pub struct BindingAuthzDenialStats {
+    #[napi(ts_type = "'http' | 'tcp'")]
+    pub protocol: String,
+    /// The port's listen address, as in its HTTP metrics.
+    pub authority: String,
+    pub dst_service: String,
+    /// `namespace/name` of the deny policy that matched; "" when no allow policy did.
+    pub policy: String,
+    pub tls: bool,
+    pub client_id: String,
+    pub count: f64,
 }
 
 /// Connections an inbound port closed before serving them (`inbound_tls_refused_total`).
@@ -208,6 +227,23 @@ impl BindingStats {
                     dst_service: r.labels.dst_service,
                     reason: r.reason.as_str().to_string(),
                     count: r.count as f64,
+                })
+                .collect(),
+            authz_denials: s
+                .authz_denials
+                .into_iter()
+                .map(|d| BindingAuthzDenialStats {
+                    protocol: match d.labels.protocol {
+                        AuthzProtocol::Http => "http",
+                        AuthzProtocol::Tcp => "tcp",
+                    }
+                    .to_string(),
+                    authority: d.labels.authority,
+                    dst_service: d.labels.dst_service,
+                    policy: d.labels.policy,
+                    tls: d.labels.tls,
+                    client_id: d.labels.client_id,
+                    count: d.count as f64,
                 })
                 .collect(),
         }

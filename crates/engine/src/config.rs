@@ -18,6 +18,8 @@ pub struct ProxyConfig {
     pub tcp_outbound: Vec<TcpOutboundListener>,
     pub services: Vec<ServiceSpec>,
     pub http_routes: Vec<HttpRouteSpec>,
+    /// Who may call the local workload: enforced on every inbound port.
+    pub authorization: Vec<AuthorizationPolicySpec>,
     pub timeouts: GlobalTimeouts,
 }
 
@@ -333,4 +335,46 @@ pub struct BackendRefSpec {
     /// `namespace/name` of a Service.
     pub service: String,
     pub weight: u32,
+}
+
+/// One AuthorizationPolicy of the local workload's Service.
+///
+/// A request (or an opaque TCP connection) is denied when a rule of a `Deny` policy
+/// matches it; otherwise, when the workload has any `Allow` policy, it is allowed only
+/// if a rule of one of them matches. Without policies everything is allowed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AuthorizationPolicySpec {
+    /// `namespace/name`: the `policy` label of denials, and errors.
+    pub name: String,
+    pub action: AuthorizationAction,
+    /// A policy without rules matches nothing (an `Allow` one then denies everything).
+    pub rules: Vec<AuthorizationRuleSpec>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthorizationAction {
+    Allow,
+    Deny,
+}
+
+/// Matches when a source matches (or `from` is empty) and an operation matches (or `to`
+/// is empty).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuthorizationRuleSpec {
+    /// SPIFFE ids of clients proven by mTLS; a trailing `*` matches any suffix. Clients
+    /// without a mesh certificate match only rules with no `from`.
+    pub from: Vec<String>,
+    /// Opaque TCP connections have no operation: a `Deny` rule is then decided by `from`
+    /// alone, an `Allow` rule with operations never matches them.
+    pub to: Vec<AuthorizationOperationSpec>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AuthorizationOperationSpec {
+    /// Exact paths, `prefix*`, `*suffix` or `*`, matched against the normalised path
+    /// (percent-decoded unreserved characters, dot segments resolved, slashes merged).
+    /// Empty means any.
+    pub paths: Vec<String>,
+    /// Upper-case method names; empty means any.
+    pub methods: Vec<String>,
 }

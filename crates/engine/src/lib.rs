@@ -6,6 +6,7 @@
 //! is in force when they start. Stats and balancer load live outside snapshots so
 //! a swap neither resets counters nor forgets endpoint latency.
 
+pub mod authz;
 pub mod balance;
 pub mod config;
 mod detect;

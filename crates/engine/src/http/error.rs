@@ -106,23 +106,42 @@ pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
 }
 
 /// The answer to a request aborted by fault injection: `status` with `x-mesh-error:
-/// fault-abort`, or for gRPC a trailers-only response (HTTP 200, `grpc-status` mapped
-/// from `status`, end of stream), which is how a gRPC server reports an error without a
-/// message.
+/// fault-abort`, or for gRPC a trailers-only response.
 pub(crate) fn injected_abort(status: StatusCode, grpc: bool) -> Response<ProxyBody> {
-    let abort = HeaderValue::from_static("fault-abort");
+    let code = status.as_u16();
+    let message = if grpc {
+        format!("fault injected: HTTP {code}")
+    } else {
+        format!("fault injected: {code}")
+    };
+    answer(status, grpc, "fault-abort", &message)
+}
+
+/// 403 for a request an AuthorizationPolicy refused (`x-mesh-error: forbidden`); gRPC
+/// clients get PERMISSION_DENIED.
+pub(crate) fn forbidden(grpc: bool, message: &str) -> Response<ProxyBody> {
+    answer(StatusCode::FORBIDDEN, grpc, "forbidden", message)
+}
+
+/// An answer in the upstream's place: `status` with `message` as a text body, or for gRPC
+/// a trailers-only response (HTTP 200, `grpc-status` mapped from `status`, end of stream),
+/// which is how a gRPC server reports an error without a message.
+fn answer(
+    status: StatusCode,
+    grpc: bool,
+    reason: &'static str,
+    message: &str,
+) -> Response<ProxyBody> {
+    let reason = HeaderValue::from_static(reason);
     if !grpc {
-        let mut response = Response::new(ProxyBody::text(format!(
-            "fault injected: {}\n",
-            status.as_u16()
-        )));
+        let mut response = Response::new(ProxyBody::text(format!("{message}\n")));
         *response.status_mut() = status;
         let headers = response.headers_mut();
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static("text/plain; charset=utf-8"),
         );
-        headers.insert(MESH_ERROR.clone(), abort);
+        headers.insert(MESH_ERROR.clone(), reason);
         return response;
     }
     let code = crate::resilience::grpc_status_of_http(status);
@@ -130,12 +149,25 @@ pub(crate) fn injected_abort(status: StatusCode, grpc: bool) -> Response<ProxyBo
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
     headers.insert(GRPC_STATUS.clone(), HeaderValue::from(u16::from(code)));
-    headers.insert(
-        GRPC_MESSAGE.clone(),
-        HeaderValue::from_str(&format!("fault injected: HTTP {}", status.as_u16())).expect("ASCII"),
-    );
-    headers.insert(MESH_ERROR.clone(), abort);
+    if let Ok(message) = HeaderValue::from_str(&percent_encode_grpc_message(message)) {
+        headers.insert(GRPC_MESSAGE.clone(), message);
+    }
+    headers.insert(MESH_ERROR.clone(), reason);
     response
+}
+
+/// `grpc-message` is percent-encoded (gRPC over HTTP/2): everything outside printable
+/// ASCII, and `%` itself.
+fn percent_encode_grpc_message(message: &str) -> String {
+    let mut out = String::with_capacity(message.len());
+    for byte in message.bytes() {
+        if (0x20..=0x7e).contains(&byte) && byte != b'%' {
+            out.push(byte as char);
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
 }
 
 /// 429 from a local rate limit, with `Retry-After` (whole seconds until a token is back).

@@ -6,25 +6,26 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
-use http::{Method, Request, Response};
+use http::{Method, Request, Response, StatusCode};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
 use tokio::net::TcpStream;
 
 use super::body::ProxyBody;
-use super::error::ProxyError;
+use super::error::{forbidden, is_grpc, ProxyError};
 use super::forward::{
     prepare_and_forward, refuse, refuse_rate_limited, ConnStats, PoolTimeouts, Target,
 };
 use super::headers::upgrade_requested;
 use super::{serve, Handler, HttpVersion};
+use crate::authz::{Decision, Operation};
 use crate::config::{MtlsMode, Protocol};
 use crate::detect::{self, Detected, Rewind};
 use crate::listener::ListenerId;
 use crate::shared::Shared;
 use crate::snapshot::{InboundPlan, Snapshot};
-use crate::stats::{HttpLabels, HttpStats, TcpLabels, TlsRefusal};
+use crate::stats::{AuthzDenyLabels, AuthzProtocol, HttpLabels, HttpStats, TcpLabels, TlsRefusal};
 use crate::tcp::{self, Metered, Peer};
 
 /// The plan of the inbound listener `id` in `snapshot`.
@@ -194,11 +195,12 @@ async fn serve_plaintext<I>(
         }),
     };
     let mut stream = Metered::new(io, Some(tcp_stats.open()), Peer::Client);
+    let client_id = peer.as_ref().map(|peer| peer.client_id.as_str());
     let forward_to = plan.listener.forward_to;
     let connect_timeout = Duration::from_millis(snapshot.timeouts.connect_ms);
     let upstream = match plan.listener.protocol {
         Protocol::Tcp => {
-            if admit_connection(plan) {
+            if admit_connection(&shared, &snapshot, plan, client_id) {
                 tcp::forward(stream, forward_to, connect_timeout).await;
             }
             return;
@@ -223,7 +225,7 @@ async fn serve_plaintext<I>(
                 Detected::Http1 => HttpVersion::Http1,
                 Detected::Http2 => HttpVersion::Http2,
                 Detected::Opaque => {
-                    if admit_connection(plan) {
+                    if admit_connection(&shared, &snapshot, plan, client_id) {
                         let stream = Rewind::new(prefix, stream);
                         tcp::forward(stream, forward_to, connect_timeout).await;
                     }
@@ -246,9 +248,30 @@ async fn serve_plaintext<I>(
     .await;
 }
 
-/// An opaque TCP connection takes one token of the port's rate limit; without one it is
-/// closed before anything is forwarded (TCP has no way to say "later").
-fn admit_connection(plan: &InboundPlan) -> bool {
+/// An opaque TCP connection must be authorized for its client (`client_id`: the TLS
+/// peer's SPIFFE id, "" for ingress TLS, `None` for plaintext) and take one token of the
+/// port's rate limit; otherwise it is closed before anything is forwarded (TCP has no
+/// way to say "forbidden" or "later").
+fn admit_connection(
+    shared: &Shared,
+    snapshot: &Snapshot,
+    plan: &InboundPlan,
+    client_id: Option<&str>,
+) -> bool {
+    let client_id = client_id.filter(|id| !id.is_empty());
+    if let Some(authorizer) = &snapshot.authorizer {
+        let decision = authorizer.decide(client_id, Operation::Tcp);
+        if decision != Decision::Allow {
+            tracing::debug!(
+                listen = %plan.listener.listen,
+                client = client_id.unwrap_or("(no mesh identity)"),
+                policy = decision.policy(),
+                "inbound: connection refused by authorization policy"
+            );
+            count_denial(shared, plan, AuthzProtocol::Tcp, &decision, client_id);
+            return false;
+        }
+    }
     match &plan.rate_limiter {
         Some(limiter) => {
             let admitted = limiter.acquire().is_ok();
@@ -259,6 +282,24 @@ fn admit_connection(plan: &InboundPlan) -> bool {
         }
         None => true,
     }
+}
+
+/// Counts a request or connection an AuthorizationPolicy refused.
+fn count_denial(
+    shared: &Shared,
+    plan: &InboundPlan,
+    protocol: AuthzProtocol,
+    decision: &Decision,
+    client_id: Option<&str>,
+) {
+    shared.stats.authz_denied(AuthzDenyLabels {
+        protocol,
+        authority: plan.http_labels.authority.clone(),
+        dst_service: plan.http_labels.dst_service.clone(),
+        policy: decision.policy().to_owned(),
+        tls: client_id.is_some(),
+        client_id: client_id.unwrap_or_default().to_owned(),
+    });
 }
 
 async fn serve_http<I>(
@@ -275,6 +316,10 @@ async fn serve_http<I>(
     let honor_orig_proto = port_protocol.is_none()
         && version == HttpVersion::Http2
         && peer.as_ref().is_some_and(|peer| !peer.client_id.is_empty());
+    let client_id = peer
+        .as_ref()
+        .map(|peer| peer.client_id.clone())
+        .filter(|id| !id.is_empty());
     let tls_stats = peer.map(|peer| {
         let plan = plan_of(&accepted, id).expect("the plan of an accepted connection");
         Mutex::new(ClientStats::new(&shared, plan, peer.client_id))
@@ -286,6 +331,7 @@ async fn serve_http<I>(
         version,
         upstream: port_protocol.unwrap_or(version),
         honor_orig_proto,
+        client_id,
         tls_stats,
     });
     serve(&shared, io, version, handler).await;
@@ -334,8 +380,44 @@ struct InboundHandler {
     upstream: HttpVersion,
     /// Whether requests may carry [`ORIG_PROTO`].
     honor_orig_proto: bool,
+    /// The SPIFFE id the client proved with its mesh certificate, what authorization
+    /// policies judge by.
+    client_id: Option<String>,
     /// TLS connections count under their own labels.
     tls_stats: Option<Mutex<ClientStats>>,
+}
+
+impl InboundHandler {
+    /// Answers a request an AuthorizationPolicy refused (403, or PERMISSION_DENIED for
+    /// gRPC) and counts it.
+    fn forbid(
+        &self,
+        plan: &InboundPlan,
+        stats: &HttpStats,
+        req: &Request<Incoming>,
+        decision: &Decision,
+    ) -> Response<ProxyBody> {
+        let client_id = self.client_id.as_deref();
+        let client = client_id.unwrap_or("a client without a mesh identity");
+        let message = match decision {
+            Decision::DeniedByPolicy(policy) => {
+                format!("forbidden: AuthorizationPolicy \"{policy}\" denies {client}")
+            }
+            _ => format!(
+                "forbidden: no AuthorizationPolicy of {} allows {client} to {} {}",
+                plan.listener.service,
+                req.method(),
+                req.uri().path()
+            ),
+        };
+        tracing::debug!(listen = %plan.listener.listen, %message, "inbound: request refused");
+        count_denial(&self.shared, plan, AuthzProtocol::Http, decision, client_id);
+        let grpc = is_grpc(req.headers());
+        stats.request();
+        // A 403 is the client's failure, not the workload's; a gRPC error status always counts.
+        stats.response(StatusCode::FORBIDDEN.as_u16(), grpc, Duration::ZERO);
+        forbidden(grpc, &message)
+    }
 }
 
 impl Handler for InboundHandler {
@@ -356,6 +438,16 @@ impl Handler for InboundHandler {
                 None => plan.http_stats.clone(),
                 Some(client) => client.lock().for_plan(&self.shared, plan),
             };
+            if let Some(authorizer) = &snapshot.authorizer {
+                let operation = Operation::Http {
+                    method: req.method(),
+                    path: req.uri().path(),
+                };
+                let decision = authorizer.decide(self.client_id.as_deref(), operation);
+                if decision != Decision::Allow {
+                    return self.forbid(plan, &stats, &req, &decision);
+                }
+            }
             if let Some(limiter) = &plan.rate_limiter {
                 if let Err(wait) = limiter.acquire() {
                     return refuse_rate_limited(&stats, wait);

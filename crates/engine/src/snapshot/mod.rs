@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use mesh_identity::SpiffeId;
 
+use crate::authz::Authorizer;
 use crate::balance::{Balancer, LoadRegistry};
 use crate::config::CircuitBreakerSpec;
 use crate::config::{
@@ -54,6 +55,9 @@ pub struct Snapshot {
     pub inbound: Vec<InboundPlan>,
     pub outbound: Option<OutboundListener>,
     pub tcp_outbound: Vec<TcpOutboundListener>,
+    /// The workload's AuthorizationPolicies, checked on every inbound port; `None`
+    /// without policies (everything allowed).
+    pub authorizer: Option<Arc<Authorizer>>,
     services: HashMap<String, Arc<ServiceRuntime>>,
     /// Lower-case host of every accepted spelling (`orders`, `orders.default`,
     /// `orders.default.svc`, `orders.default.svc.cluster.local`) -> (port, service).
@@ -142,6 +146,7 @@ impl Snapshot {
             validate::route_refs(i, route, &config.services, &service_index)?;
         }
         validate::listeners(config, &service_index)?;
+        let authorizer = Authorizer::compile(&config.authorization)?.map(Arc::new);
 
         let mut routes_by_parent: HashMap<&str, Vec<(usize, &HttpRouteSpec)>> = HashMap::new();
         for (i, route) in config.http_routes.iter().enumerate() {
@@ -294,6 +299,7 @@ impl Snapshot {
             inbound,
             outbound: config.outbound.clone(),
             tcp_outbound: config.tcp_outbound.clone(),
+            authorizer,
             authorities: authorities(&ordered),
             services,
             breaker_limits,

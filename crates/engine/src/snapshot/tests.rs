@@ -100,6 +100,7 @@ fn valid_config() -> ProxyConfig {
             &["default/orders"],
             vec![split(&[("default/orders-v2", 10), ("default/orders", 90)])],
         )],
+        authorization: Vec::new(),
         timeouts: GlobalTimeouts::default(),
     }
 }

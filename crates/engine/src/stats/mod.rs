@@ -131,6 +131,36 @@ impl TlsRefusals {
     }
 }
 
+/// What an authorization denial refused (`inbound_http_authz_deny_total` or
+/// `inbound_tcp_authz_deny_total`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum AuthzProtocol {
+    /// A request, answered 403.
+    Http,
+    /// An opaque TCP connection, closed.
+    Tcp,
+}
+
+/// Labels of authorization denials on an inbound port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AuthzDenyLabels {
+    pub protocol: AuthzProtocol,
+    /// The port's listen address, as in its HTTP metrics.
+    pub authority: String,
+    pub dst_service: String,
+    /// `namespace/name` of the deny policy that matched; "" when no allow policy did.
+    pub policy: String,
+    pub tls: bool,
+    /// The client's SPIFFE id; "" without a mesh certificate.
+    pub client_id: String,
+}
+
+#[derive(Clone, Debug)]
+pub struct AuthzDenyEntry {
+    pub labels: AuthzDenyLabels,
+    pub count: u64,
+}
+
 #[derive(Clone, Debug)]
 pub struct TlsRefusalEntry {
     pub labels: InboundPortLabels,
@@ -148,6 +178,7 @@ pub struct StatsRegistry {
     http: RwLock<BTreeMap<HttpLabels, Arc<HttpStats>>>,
     tcp: RwLock<BTreeMap<TcpLabels, Arc<TcpStats>>>,
     refusals: RwLock<BTreeMap<InboundPortLabels, Arc<TlsRefusals>>>,
+    authz_denials: RwLock<BTreeMap<AuthzDenyLabels, Arc<AtomicU64>>>,
 }
 
 impl StatsRegistry {
@@ -166,6 +197,12 @@ impl StatsRegistry {
 
     pub fn tls_refusals(&self, labels: InboundPortLabels) -> Arc<TlsRefusals> {
         get_or_insert(&self.refusals, labels, TlsRefusals::default)
+    }
+
+    /// Counts one authorization denial. Denials are the exception, so the label lookup
+    /// happens per denial rather than through a kept handle.
+    pub fn authz_denied(&self, labels: AuthzDenyLabels) {
+        get_or_insert(&self.authz_denials, labels, || AtomicU64::new(0)).fetch_add(1, Relaxed);
     }
 
     /// Every handle ever created, sorted by labels; responses sorted by status code, then
@@ -207,10 +244,20 @@ impl StatsRegistry {
                 })
             })
             .collect();
+        let authz_denials = self
+            .authz_denials
+            .read()
+            .iter()
+            .map(|(labels, count)| AuthzDenyEntry {
+                labels: labels.clone(),
+                count: count.load(Relaxed),
+            })
+            .collect();
         StatsSnapshot {
             http,
             tcp,
             tls_refusals,
+            authz_denials,
             ..StatsSnapshot::default()
         }
     }
@@ -395,6 +442,8 @@ pub struct StatsSnapshot {
     pub tcp: Vec<TcpStatsEntry>,
     /// Connections inbound ports refused before serving them, per port and reason.
     pub tls_refusals: Vec<TlsRefusalEntry>,
+    /// Requests and connections authorization policies refused, per port and client.
+    pub authz_denials: Vec<AuthzDenyEntry>,
     /// Circuit breakers of the Services that have one (filled by `Engine::stats`).
     pub breakers: Vec<crate::resilience::BreakerStats>,
     /// Passive health of the endpoints of those Services that eject outliers.

@@ -1,5 +1,6 @@
 //! Data-path integration tests: a real engine between real clients and servers on loopback.
 
+mod authz;
 mod inbound;
 mod lifecycle;
 mod outbound;

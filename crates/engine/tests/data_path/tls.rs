@@ -24,13 +24,13 @@ const TRUST_DOMAIN: &str = "mesh.local";
 const DAY: Duration = Duration::from_secs(24 * 3600);
 
 /// A test CA and its trust bundle.
-struct Pki {
+pub(crate) struct Pki {
     ca: CertificateAuthority,
     bundle: Arc<TrustBundle>,
 }
 
 impl Pki {
-    fn new() -> Pki {
+    pub(crate) fn new() -> Pki {
         // Back-dated so certificates can be issued in the past (expired ones).
         let ca = CertificateAuthority::create_root(TRUST_DOMAIN, 30 * DAY, SystemTime::now() - DAY)
             .unwrap();
@@ -68,11 +68,11 @@ impl Pki {
         )
     }
 
-    fn issue(&self, ns: &str, sa: &str) -> Arc<WorkloadCertificate> {
+    pub(crate) fn issue(&self, ns: &str, sa: &str) -> Arc<WorkloadCertificate> {
         self.issue_at(ns, sa, SystemTime::now(), DAY)
     }
 
-    fn workload(&self, ns: &str, sa: &str) -> WorkloadTls {
+    pub(crate) fn workload(&self, ns: &str, sa: &str) -> WorkloadTls {
         WorkloadTls::new(self.issue(ns, sa), self.bundle.clone()).unwrap()
     }
 }
@@ -81,7 +81,7 @@ fn server_id() -> SpiffeId {
     SpiffeId::workload(TRUST_DOMAIN, "default", "app").unwrap()
 }
 
-fn mtls_config(forward_to: SocketAddr, mtls: MtlsMode) -> ProxyConfig {
+pub(crate) fn mtls_config(forward_to: SocketAddr, mtls: MtlsMode) -> ProxyConfig {
     ProxyConfig {
         inbound: vec![InboundListener {
             mtls,
@@ -93,7 +93,7 @@ fn mtls_config(forward_to: SocketAddr, mtls: MtlsMode) -> ProxyConfig {
 
 /// A TLS client of the inbound port: trusts `pki`'s bundle for the server (which must be
 /// `default/app`), presents `certificate` if given, offers `alpn`.
-async fn connect_tls(
+pub(crate) async fn connect_tls(
     engine: &Engine,
     pki: &Pki,
     certificate: Option<&WorkloadCertificate>,
@@ -115,7 +115,7 @@ async fn connect_tls(
 }
 
 /// True when the handshake failed, or the server closed the connection instead of answering.
-async fn refused(connected: std::io::Result<TlsStream<TcpStream>>) -> bool {
+pub(crate) async fn refused(connected: std::io::Result<TlsStream<TcpStream>>) -> bool {
     let Ok(mut tls) = connected else {
         return true;
     };
@@ -143,7 +143,7 @@ fn refusals(engine: &Engine, reason: TlsRefusal) -> u64 {
 
 /// A plaintext HTTP/1 request on a fresh connection: the answer's head, or None when the
 /// proxy closed the connection.
-async fn plaintext_get(engine: &Engine) -> Option<String> {
+pub(crate) async fn plaintext_get(engine: &Engine) -> Option<String> {
     let mut stream = TcpStream::connect(bound(engine, ListenerKind::Inbound))
         .await
         .unwrap();
