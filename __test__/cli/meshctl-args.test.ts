@@ -179,6 +179,8 @@ describe('mesh-control arguments', () => {
         'next-root.pem',
         '--cert-ttl',
         '90m',
+        '--mtls-namespaces',
+        'shop, payments',
       ]),
     ).toEqual({
       kind: 'run',
@@ -190,6 +192,7 @@ describe('mesh-control arguments', () => {
       caKeyFile: '/etc/mesh/ca.key',
       trustBundleFiles: ['old-root.pem', 'next-root.pem'],
       certTtlMs: 5_400_000,
+      mtlsNamespaces: ['shop', 'payments'],
     })
     expect(parseControlArgs(['--listen', '[::1]:7443'])).toMatchObject({ listen: '[::1]:7443' })
     expect(parseControlArgs(['--help'])).toEqual({ kind: 'help' })
@@ -219,6 +222,8 @@ describe('mesh-control arguments', () => {
       [['--cert-ttl', '30s'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "30s"'],
       [['--cert-ttl', '31d'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "31d"'],
       [['--cert-ttl', 'soon'], '--cert-ttl: expected a duration from 1m to 720h like 24h or 30m, got "soon"'],
+      [['--mtls-namespaces', 'shop,'], '--mtls-namespaces: expected namespaces separated by commas (lower-case DNS labels), got ""'],
+      [['--mtls-namespaces', 'Shop'], '--mtls-namespaces: expected namespaces separated by commas (lower-case DNS labels), got "Shop"'],
     ]
     for (const [argv, message] of cases) expect(usageError(() => parseControlArgs(argv)), argv.join(' ')).toBe(message)
   })

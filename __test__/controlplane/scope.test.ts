@@ -90,8 +90,8 @@ describe('scope', () => {
     const web1 = first.services.get('default/web')
 
     registered['default/a'] = [
-      { address: '10.0.0.1:80', weight: 1, labels: {}, protocol: 'auto', mtls: false }, // same as the static one: not doubled
-      { address: '10.0.0.2:4143', weight: 2, labels: { zone: 'z' }, protocol: 'auto', mtls: false },
+      { address: '10.0.0.1:80', weight: 1, labels: {}, protocol: 'auto', mtls: 'off' }, // same as the static one: not doubled
+      { address: '10.0.0.2:4143', weight: 2, labels: { zone: 'z' }, protocol: 'auto', mtls: 'off' },
     ]
     unhealthy['default/a'] = ['10.0.0.1:80'] // ignored: a has no healthCheck
     catalog.serviceEndpointsChanged('default/a')
@@ -108,6 +108,30 @@ describe('scope', () => {
 
     // The pushed body is still a valid normalised Service.
     expect(() => validateResources([JSON.parse(a2!.json)], { requireProxy: false })).not.toThrow()
+  })
+
+  it('gives registered endpoints of mTLS ports the workload identity; scoped mTLS leaves permissive ports of other namespaces plaintext', () => {
+    const endpoint = (address: string, mtls: RegisteredEndpoint['mtls']): RegisteredEndpoint => ({ address, weight: 1, labels: {}, protocol: 'auto', mtls })
+    const registered: Record<string, RegisteredEndpoint[]> = {
+      'default/a': [endpoint('10.0.0.2:4143', 'strict'), endpoint('10.0.0.3:4143', 'permissive'), endpoint('10.0.0.4:4143', 'off')],
+      'other/x': [endpoint('10.0.1.2:4143', 'strict'), endpoint('10.0.1.3:4143', 'permissive')],
+    }
+    const identities = (catalog: Catalog, key: string): (string | undefined)[] =>
+      (JSON.parse(catalog.snapshot('1').services.get(key)!.json) as { endpoints: { identity?: string }[] }).endpoints.map((e) => e.identity)
+    const identityOf = (key: string): string => `spiffe://mesh.local/ns/${key.split('/')[0]}/sa/${key.split('/')[1]}`
+
+    const everywhere = new Catalog({ ...sources(registered), registeredIdentity: identityOf })
+    everywhere.load(entries(mesh))
+    const A = 'spiffe://mesh.local/ns/default/sa/a'
+    const X = 'spiffe://mesh.local/ns/other/sa/x'
+    // The static endpoint (10.0.0.1) and the off port carry none.
+    expect(identities(everywhere, 'default/a')).toEqual([undefined, A, A, undefined])
+    expect(identities(everywhere, 'other/x')).toEqual([X, X])
+
+    const scoped = new Catalog({ ...sources(registered), registeredIdentity: identityOf, mtlsInScope: (ns) => ns === 'default' })
+    scoped.load(entries(mesh))
+    expect(identities(scoped, 'default/a')).toEqual([undefined, A, A, undefined])
+    expect(identities(scoped, 'other/x')).toEqual([X, undefined])
   })
 
   it('withholds unhealthy endpoints of a health-checked Service', () => {

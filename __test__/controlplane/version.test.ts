@@ -47,7 +47,7 @@ describe('leases.json', () => {
     let ceiling = 10n
     const writer = new LeaseFileWriter(dir, () => ({ versionCeiling: ceiling, leases: table.all() }))
     const lease = table.register({ namespace: 'default', service: 'orders' }, 'p1', [
-      { address: '127.0.0.1:4143', weight: 1, labels: { zone: 'a' }, protocol: 'http1', mtls: false },
+      { address: '127.0.0.1:4143', weight: 1, labels: { zone: 'a' }, protocol: 'http1', mtls: 'off' },
     ])
     const first = writer.save()
     ceiling = 20n

@@ -47,6 +47,9 @@ Options:
                                 previous root during a rotation; repeatable
       --cert-ttl DURATION       life of workload certificates (default ${formatDuration(DEFAULT_CERT_TTL_MS)}, at least
                                 ${formatDuration(MIN_CERT_TTL_MS)}); proxies renew at about 70 % of it
+      --mtls-namespaces NS,...  scoped mTLS: only workloads in these namespaces get mTLS
+                                on permissive ports (strict ports always do); the others
+                                are reached in plaintext. Default: every namespace
       --lease-ttl DURATION      how long a registered endpoint lives without a heartbeat
                                 (default 10s; proxies heartbeat every third of it)
   -h, --help                    show this help
@@ -71,6 +74,7 @@ export type ControlCommand =
       caKeyFile?: string
       trustBundleFiles: string[]
       certTtlMs?: number
+      mtlsNamespaces?: string[]
     }
 
 const FLAGS = {
@@ -84,9 +88,13 @@ const FLAGS = {
   caKey: { names: ['--ca-key'], value: true },
   trustBundle: { names: ['--trust-bundle'], value: true, repeatable: true },
   certTtl: { names: ['--cert-ttl'], value: true },
+  mtlsNamespaces: { names: ['--mtls-namespaces'], value: true },
   help: { names: ['-h', '--help'], value: false },
   version: { names: ['-V', '--version'], value: false },
 } satisfies Record<string, FlagSpec>
+
+/** A namespace: a DNS label, as the resource model has it. */
+const NAMESPACE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/
 
 /** SPIFFE trust domain characters (lower case letters, digits, `.`, `-`, `_`). */
 const TRUST_DOMAIN = /^[a-z0-9]([a-z0-9._-]*[a-z0-9])?$/
@@ -158,7 +166,16 @@ export function parseControlArgs(argv: readonly string[]): ControlCommand {
       )
     }
   }
-  return { kind: 'run', listen, dataDir, trustDomain, leaseTtlMs, caCertFile, caKeyFile, trustBundleFiles, certTtlMs }
+  let mtlsNamespaces: string[] | undefined
+  const namespaces = flagValue(args, '--mtls-namespaces')
+  if (namespaces !== undefined) {
+    mtlsNamespaces = namespaces.split(',').map((ns) => ns.trim())
+    const bad = mtlsNamespaces.find((ns) => !NAMESPACE.test(ns))
+    if (bad !== undefined) {
+      throw new UsageError(`--mtls-namespaces: expected namespaces separated by commas (lower-case DNS labels), got ${JSON.stringify(bad)}`)
+    }
+  }
+  return { kind: 'run', listen, dataDir, trustDomain, leaseTtlMs, caCertFile, caKeyFile, trustBundleFiles, certTtlMs, mtlsNamespaces }
 }
 
 /** A warning when the unauthenticated Admin API is reachable beyond this host. */
@@ -205,6 +222,7 @@ async function run(command: Extract<ControlCommand, { kind: 'run' }>): Promise<n
     caKeyFile: command.caKeyFile,
     trustBundleFiles: command.trustBundleFiles,
     certTtlMs: command.certTtlMs,
+    mtlsNamespaces: command.mtlsNamespaces,
     logger: say,
   })
   // MeshControl itself logs where it serves and what it restored (through `say`).

@@ -56,6 +56,12 @@ export interface MeshControlOptions {
   trustBundleFiles?: readonly string[]
   /** Life of the workload certificates mesh-control signs, default 24 h, at least 1 min. */
   certTtlMs?: number
+  /**
+   * Scoped mTLS: only workloads in these namespaces get mTLS on their `permissive` ports
+   * (those elsewhere are reached in plaintext, for speed where that network is trusted);
+   * `strict` ports always get mTLS. Default: every namespace.
+   */
+  mtlsNamespaces?: readonly string[]
   /** TTL of registered endpoint leases, default 10 000 ms. */
   leaseTtlMs?: number
   /** Default: stderr lines prefixed `mesh-control: `; null silences. */
@@ -180,6 +186,7 @@ export class MeshControl {
       throw new MeshControlError(`--lease-ttl: expected at least 100ms, got ${leaseTtlMs}ms`)
     }
     const trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN
+    const mtlsNamespaces = options.mtlsNamespaces === undefined ? undefined : new Set(options.mtlsNamespaces)
     const logger = options.logger === undefined ? defaultLogger : options.logger
     const log = logger ?? (() => undefined)
     const dataDir = resolve(options.dataDir)
@@ -234,6 +241,7 @@ export class MeshControl {
           return `spiffe://${trustDomain}/ns/${namespace}/sa/${name}`
         },
         unhealthyEndpoints: (service) => health.unhealthyOf(service),
+        mtlsInScope: (namespace) => mtlsNamespaces === undefined || mtlsNamespaces.has(namespace),
       })
       const health = new HealthMonitor({
         log,

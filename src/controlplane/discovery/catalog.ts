@@ -69,6 +69,11 @@ export interface EndpointSources {
    * tokens admit that identity), so clients originate mTLS and check it. Absent: none.
    */
   registeredIdentity?(service: string): string
+  /**
+   * Whether `permissive` ports of workloads in `namespace` get mTLS (scoped mTLS, where the
+   * network of the other namespaces is trusted). Strict ports always do. Absent: all.
+   */
+  mtlsInScope?(namespace: string): boolean
 }
 
 export function idOf(resource: { kind: string; namespace: string; name: string }): string {
@@ -210,11 +215,12 @@ export class Catalog {
     if (registered.length === 0) return endpoints
     const seen = new Set(endpoints.map((endpoint) => addressKey(endpoint.address)))
     const identity = this.sources.registeredIdentity?.(resourceKey(service))
+    const permissiveMeshed = this.sources.mtlsInScope?.(service.namespace) ?? true
     for (const endpoint of registered) {
       const key = addressKey(endpoint.address)
       if (seen.has(key)) continue
       seen.add(key)
-      const meshed = identity !== undefined && endpoint.mtls
+      const meshed = identity !== undefined && (endpoint.mtls === 'strict' || (endpoint.mtls === 'permissive' && permissiveMeshed))
       endpoints.push({ address: endpoint.address, weight: endpoint.weight, labels: endpoint.labels, ...(meshed ? { identity } : {}) })
     }
     return endpoints

@@ -9,21 +9,21 @@ import {
   API_VERSION,
   ConfigError,
   INBOUND_PROTOCOLS,
+  MTLS_MODES,
   formatHostPort,
   validateResources,
   type Endpoint,
   type InboundProtocol,
+  type MtlsMode,
 } from '../../config/index.js'
 import type { WorkloadEndpoint__Output } from '../../control/proto.js'
 
 /** A registered endpoint: the model's Endpoint plus what the inbound port speaks. */
 export interface RegisteredEndpoint extends Endpoint {
   protocol: InboundProtocol
-  /** The inbound port takes mesh mTLS (its mtls mode is strict or permissive). */
-  mtls: boolean
+  /** The inbound port's mesh mTLS mode: strict and permissive ports take mTLS. */
+  mtls: MtlsMode
 }
-
-const MTLS_MODES = ['strict', 'permissive', 'off'] as const
 
 /** Thrown with one line naming the field (`endpoints[1].port: expected 1-65535, got 0`). */
 export class EndpointError extends Error {}
@@ -76,7 +76,7 @@ export function toRegisteredEndpoints(
       weight: endpoint.weight === 0 ? 1 : endpoint.weight,
       labels: { ...endpoint.labels },
       protocol: protocol as InboundProtocol,
-      mtls: mtls !== 'off',
+      mtls: mtls as MtlsMode,
     }
   })
   // Weights and labels: exactly the model's rules, with the model's messages (the field

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { INBOUND_PROTOCOLS, parseHostPort, type InboundProtocol } from '../../config/index.js'
+import { INBOUND_PROTOCOLS, MTLS_MODES, parseHostPort, type InboundProtocol, type MtlsMode } from '../../config/index.js'
 import { MeshControlError, messageOf } from '../errors.js'
 import { writeFileAtomic } from '../store/index.js'
 import type { RegisteredEndpoint } from './endpoints.js'
@@ -44,8 +44,7 @@ function parseEndpoint(value: unknown): RegisteredEndpoint | undefined {
     weight: value.weight as number,
     labels: { ...(value.labels as Record<string, string>) },
     protocol: value.protocol as InboundProtocol,
-    // Files written before the field existed: those ports took plaintext only.
-    mtls: value.mtls === true,
+    mtls: mtlsModeOf(value.mtls),
   }
 }
 
@@ -149,4 +148,13 @@ export class LeaseFileWriter {
       throw new Error(`${this.file}: cannot write lease file: ${messageOf(err)}`)
     }
   }
+}
+
+/**
+ * Files written before modes were kept hold `true` (an mTLS port: permissive, the default
+ * mode) or `false`/nothing (plaintext only).
+ */
+function mtlsModeOf(value: unknown): MtlsMode {
+  if (value === true) return 'permissive'
+  return (MTLS_MODES as readonly unknown[]).includes(value) ? (value as MtlsMode) : 'off'
 }
