@@ -182,40 +182,41 @@ pub(crate) async fn forward(
     )
     .await;
 
-    let (mut response, lease) = match result {
-        Ok(sent) => sent,
+    // Settle the attempt, then decide: answer, fail, or hand over to the retry loop.
+    let next = match result {
         Err((failure, unsent)) => {
             if let Some(in_flight) = in_flight {
                 failure.settle(in_flight);
             }
-            if let Some(state) = retry {
-                if state.may_retry_failure(&failure) {
-                    let attempt = Attempt::Failed(failure, unsent);
-                    let context = Continuation {
-                        addr,
-                        version,
-                        stats,
-                        conn_stats,
-                        started,
-                        request_slot,
-                        downstream,
-                        timeouts,
-                    };
-                    return Box::pin(retry::resume(shared, state, attempt, context)).await;
+            match retry {
+                Some(state) if state.may_retry_failure(&failure) => {
+                    Next::Retry(state, Attempt::Failed(failure, unsent))
                 }
-                state.finish();
+                other => {
+                    other.inspect(|state| state.finish());
+                    Next::Fail(failure)
+                }
             }
-            return failure_response(&failure, addr, &stats, started);
+        }
+        Ok((response, lease)) => {
+            if let Some(in_flight) = in_flight {
+                in_flight.finish(!response.status().is_server_error());
+            }
+            match retry {
+                Some(state) if state.retries_response(&response) => {
+                    Next::Retry(state, Attempt::RetryableResponse(response, lease))
+                }
+                other => {
+                    other.inspect(|state| state.finish());
+                    Next::Respond(response, lease)
+                }
+            }
         }
     };
-
-    let status = response.status();
-    if let Some(in_flight) = in_flight {
-        in_flight.finish(!status.is_server_error());
-    }
-    if let Some(state) = retry {
-        if state.retries_response(&response) {
-            let attempt = Attempt::RetryableResponse(response, lease);
+    let (mut response, lease) = match next {
+        Next::Respond(response, lease) => (response, lease),
+        Next::Fail(failure) => return failure_response(&failure, addr, &stats, started),
+        Next::Retry(state, attempt) => {
             let context = Continuation {
                 addr,
                 version,
@@ -228,8 +229,8 @@ pub(crate) async fn forward(
             };
             return Box::pin(retry::resume(shared, state, attempt, context)).await;
         }
-        state.finish();
-    }
+    };
+    let status = response.status();
     let latency = started.elapsed();
     let (upgraded, lease) = match upgrade {
         Some(downstream_half)
@@ -268,6 +269,14 @@ pub(crate) async fn forward(
         upgraded,
         request_slot,
     )
+}
+
+/// What becomes of a request after its first attempt.
+enum Next {
+    Respond(Response<Incoming>, Option<H1Lease>),
+    Fail(Failure),
+    /// The retry policy takes it from here.
+    Retry(Box<RetryState>, Attempt),
 }
 
 /// The proxy's answer when an attempt got no response head, counted on `stats`.
