@@ -258,6 +258,7 @@ fn admit_connection(
     plan: &InboundPlan,
     client_id: Option<&str>,
 ) -> bool {
+    let tls = client_id.is_some();
     let client_id = client_id.filter(|id| !id.is_empty());
     if let Some(authorizer) = &snapshot.authorizer {
         let decision = authorizer.decide(client_id, Operation::Tcp);
@@ -268,7 +269,8 @@ fn admit_connection(
                 policy = decision.policy(),
                 "inbound: connection refused by authorization policy"
             );
-            count_denial(shared, plan, AuthzProtocol::Tcp, &decision, client_id);
+            let labels = denial_labels(plan, AuthzProtocol::Tcp, &decision, tls, client_id);
+            shared.stats.authz_denied(labels);
             return false;
         }
     }
@@ -284,22 +286,22 @@ fn admit_connection(
     }
 }
 
-/// Counts a request or connection an AuthorizationPolicy refused.
-fn count_denial(
-    shared: &Shared,
+/// The labels a request or connection an AuthorizationPolicy refused counts under.
+fn denial_labels(
     plan: &InboundPlan,
     protocol: AuthzProtocol,
     decision: &Decision,
+    tls: bool,
     client_id: Option<&str>,
-) {
-    shared.stats.authz_denied(AuthzDenyLabels {
+) -> AuthzDenyLabels {
+    AuthzDenyLabels {
         protocol,
         authority: plan.http_labels.authority.clone(),
         dst_service: plan.http_labels.dst_service.clone(),
         policy: decision.policy().to_owned(),
-        tls: client_id.is_some(),
+        tls,
         client_id: client_id.unwrap_or_default().to_owned(),
-    });
+    }
 }
 
 async fn serve_http<I>(
@@ -411,7 +413,9 @@ impl InboundHandler {
             ),
         };
         tracing::debug!(listen = %plan.listener.listen, %message, "inbound: request refused");
-        count_denial(&self.shared, plan, AuthzProtocol::Http, decision, client_id);
+        let tls = self.tls_stats.is_some();
+        let labels = denial_labels(plan, AuthzProtocol::Http, decision, tls, client_id);
+        self.shared.stats.authz_denied(labels);
         let grpc = is_grpc(req.headers());
         stats.request();
         // A 403 is the client's failure, not the workload's; a gRPC error status always counts.
