@@ -37,8 +37,6 @@ export interface CertificationOptions {
   log: (line: string) => void
   /** A certificate was installed (the first one, or a renewal). */
   onCertified?: (certificate: BindingCertificateInfo, identity: BindingWorkloadIdentity) => void
-  /** Uniform in [0, 1): the share of {@link AUTHORITY_RENEW_JITTER_MS} to wait (default Math.random). */
-  random?: () => number
 }
 
 const DEFAULT_CALL_TIMEOUT_MS = 5_000
@@ -166,8 +164,7 @@ export class Certification {
     if (this.stopped || announced === undefined) return false
     if (announced === this.installedAuthorityId || announced === this.renewedForAuthorityId) return false
     this.renewedForAuthorityId = announced
-    const random = Math.min(Math.max((this.options.random ?? Math.random)(), 0), 1)
-    const delay = Math.floor(random * AUTHORITY_RENEW_JITTER_MS)
+    const delay = Math.floor(Math.random() * AUTHORITY_RENEW_JITTER_MS)
     const held = this.installedAuthorityId
     this.options.log(
       held === undefined

@@ -92,8 +92,11 @@ export type MeshProxyEvent =
   | { type: 'disconnected'; controlPlane: string; reason: string; retryInMs: number; wasConnected: boolean }
   /** Connected mode: the inbound endpoints are registered under a (new) lease. */
   | { type: 'registered'; controlPlane: string; endpoints: readonly string[]; ttlMs: number }
-  /** Connected mode: a workload certificate was installed (`notAfter` in ms since the epoch). */
-  | { type: 'certified'; controlPlane: string; spiffeId: string; notAfter: number }
+  /**
+   * Connected mode: a workload certificate was installed (`notAfter` in ms since the
+   * epoch), issued under `authorityId` ('' when mesh-control did not say).
+   */
+  | { type: 'certified'; controlPlane: string; spiffeId: string; notAfter: number; authorityId: string }
 
 /** Bound addresses of the data-plane listeners. */
 export interface ProxyListeners {
@@ -639,7 +642,13 @@ export class MeshProxy {
       onCertified: (certificate, identity) => {
         // New handshakes use the new certificate; open connections keep theirs.
         if (this.state === 'running') this.engine.setIdentity(identity)
-        this.emit({ type: 'certified', controlPlane: settings.address, spiffeId: certificate.spiffeId, notAfter: certificate.notAfter })
+        this.emit({
+          type: 'certified',
+          controlPlane: settings.address,
+          spiffeId: certificate.spiffeId,
+          notAfter: certificate.notAfter,
+          authorityId: client.authorityId ?? '',
+        })
       },
     })
     connected.client = client
