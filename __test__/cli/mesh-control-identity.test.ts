@@ -56,12 +56,12 @@ describe('mesh-control certificate authority', () => {
     expect(fs.statSync(path.join(caDir, 'ca.key')).mode & 0o777).toBe(0o600)
     expect(control.stderr).toMatch(
       new RegExp(
-        `^mesh-control: certificate authority: O=mesh-core, CN=mesh\\.local root CA [0-9a-f]{8} created a new root in ${path.join(caDir, 'ca.crt').replace(/[.]/g, '\\.')}, valid until \\S+; 1 root in the trust bundle; workload certificates live 2m$`,
+        `^mesh-control: certificate authority: O=mesh-core, CN=mesh\\.local root CA [0-9a-f]{8} created a new root in ${path.join(caDir, 'ca.crt').replace(/[.]/g, '\\.')}, valid until \\S+; 1 root in the trust bundle; workload certificates live 2m; authority id [0-9a-f]{64}$`,
         'm',
       ),
     )
     const check = expectSuccess(await control.meshctl(['check']))
-    expect(caLine(check)).toMatch(/^ok {4}certificate authority: trust domain mesh\.local, valid until \S+, 1 root in the trust bundle, certificates live 2m$/)
+    expect(caLine(check)).toMatch(/^ok {4}certificate authority: trust domain mesh\.local, valid until \S+, 1 root in the trust bundle, certificates live 2m, authority [0-9a-f]{12}$/)
     const before = JSON.parse(expectSuccess(await control.meshctl(['check', '-o', 'json'])).stdout) as { ca: Record<string, unknown> }
     expect(before.ca).toMatchObject({ valid: true, trustBundleRoots: 1, certificateTtl: '2m', error: '' })
     const rootPem = fs.readFileSync(path.join(caDir, 'ca.crt'), 'utf8')

@@ -345,7 +345,7 @@ describe('meshctl against mesh-control', () => {
       `ok    control plane reachable: ${control.address} (mesh-control ${PACKAGE_VERSION}, store version ${lines(result.stdout)[0]!.match(/store version (\d+)/)?.[1]})`,
       `ok    store writable: file ${control.dataDir}`,
       expect.stringMatching(
-        /^ok {4}certificate authority: trust domain mesh\.local, valid until 20\d\d-\d\d-\d\dT[\d:.]+Z, 1 root in the trust bundle, certificates live 24h$/,
+        /^ok {4}certificate authority: trust domain mesh\.local, valid until 20\d\d-\d\d-\d\dT[\d:.]+Z, 1 root in the trust bundle, certificates live 24h, authority [0-9a-f]{12}$/,
       ),
       'ok    proxies connected: 0',
       'ok    proxies in sync: no proxies connected',
@@ -354,7 +354,14 @@ describe('meshctl against mesh-control', () => {
     expect(status).toMatchObject({
       serverVersion: PACKAGE_VERSION,
       store: { type: 'file', writable: true, location: control.dataDir },
-      ca: { valid: true, trustDomain: 'mesh.local', trustBundleRoots: 1, certificateTtl: '24h', source: path.join(control.dataDir, 'ca', 'ca.crt') },
+      ca: {
+        valid: true,
+        trustDomain: 'mesh.local',
+        trustBundleRoots: 1,
+        certificateTtl: '24h',
+        source: path.join(control.dataDir, 'ca', 'ca.crt'),
+        authorityId: expect.stringMatching(/^[0-9a-f]{64}$/),
+      },
       proxies: [],
     })
     const yaml = YAML.parse(expectSuccess(await control.meshctl(['check', '-o', 'yaml'])).stdout) as Record<string, unknown>

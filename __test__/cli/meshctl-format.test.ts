@@ -78,6 +78,7 @@ function proxy(overrides: Partial<ProxyStatus__Output>): ProxyStatus__Output {
     error: '',
     inSync: true,
     resourceCount: 3,
+    authorityId: '',
     ...overrides,
   }
 }
@@ -227,6 +228,7 @@ describe('check', () => {
       subject: 'O=mesh-core, CN=mesh.local root CA 4a1b2c3d',
       certificateTtl: { seconds: '86400', nanos: 0 },
       source: '/var/lib/mesh/ca/ca.crt',
+      authorityId: '',
     }
     const bad = statusChecks(
       status({
@@ -245,6 +247,47 @@ describe('check', () => {
     )
     const rotating = statusChecks(status({ ca: { ...ca, trustBundleRoots: 2, certificateTtl: { seconds: '300', nanos: 0 } } }), 'cp:7443')
     expect(renderChecks(rotating)).toContain('2 roots in the trust bundle, certificates live 5m\n')
+  })
+
+  it('shows the CA\'s authority id and counts the proxies whose certificate is under it', () => {
+    const current = '3fa9c2e1b7d0' + 'a'.repeat(52)
+    const previous = '0a1b2c3d4e5f' + 'b'.repeat(52)
+    const ca = {
+      valid: true,
+      notBefore: { seconds: '1500000000', nanos: 0 },
+      notAfter: { seconds: '1800000000', nanos: 0 },
+      trustDomain: 'mesh.local',
+      error: '',
+      trustBundleRoots: 2,
+      subject: 'O=mesh-core, CN=mesh.local root CA 4a1b2c3d',
+      certificateTtl: { seconds: '86400', nanos: 0 },
+      source: '/var/lib/mesh/ca/ca.crt',
+      authorityId: current,
+    }
+    const rotating = renderChecks(
+      statusChecks(
+        status({
+          ca,
+          proxies: [
+            proxy({ proxyId: 'orders-1', authorityId: current }),
+            proxy({ proxyId: 'orders-2', authorityId: previous }),
+            proxy({ service: 'web', proxyId: 'web-1', authorityId: '' }),
+          ],
+        }),
+        'cp:7443',
+      ),
+    )
+    expect(rotating).toContain('2 roots in the trust bundle, certificates live 24h, authority 3fa9c2e1b7d0\n')
+    expect(rotating).toContain(
+      'FAIL  proxy certificates: 1 of 3 under authority 3fa9c2e1b7d0\n' +
+        '        default/orders (proxy orders-2): under authority 0a1b2c3d4e5f\n' +
+        '        default/web (proxy web-1): no certificate yet\n',
+    )
+    const done = renderChecks(statusChecks(status({ ca, proxies: [proxy({ authorityId: current })] }), 'cp:7443'))
+    expect(done).toContain('ok    proxy certificates: 1 of 1 under authority 3fa9c2e1b7d0\n')
+    expect(renderChecks(statusChecks(status({ ca }), 'cp:7443'))).not.toContain('proxy certificates')
+    // A server that reports no authority id (an older one) gets no such check.
+    expect(renderChecks(statusChecks(status({ ca: { ...ca, authorityId: '' }, proxies: [proxy({})] }), 'cp:7443'))).not.toContain('proxy certificates')
   })
 
   it('prints the status with readable times for -o json', () => {

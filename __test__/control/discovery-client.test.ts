@@ -33,11 +33,13 @@ interface Harness {
   connects: number
   /** Set to make the next applies fail with this error. */
   reject: Error | undefined
+  /** WatchResponse.authority_id of every push, in order. */
+  authorities: string[]
 }
 
 function startClient(token = plane.token): Harness {
   const channel = new ControlPlaneChannel({ target: plane.address, token, backoff: { baseMs: 20, capMs: 100 } })
-  const harness: Harness = { applied: [], ended: [], connects: 0, reject: undefined, client: undefined as never }
+  const harness: Harness = { applied: [], ended: [], connects: 0, reject: undefined, authorities: [], client: undefined as never }
   harness.client = new DiscoveryClient({
     channel,
     backoff: { baseMs: 20, capMs: 100 },
@@ -54,6 +56,7 @@ function startClient(token = plane.token): Harness {
       harness.applied.push(push)
     },
     onConnected: () => harness.connects++,
+    onAuthority: (authorityId) => harness.authorities.push(authorityId),
     onStreamEnded: (ended) => harness.ended.push(ended),
   })
   harness.client.start()
@@ -79,8 +82,19 @@ describe('DiscoveryClient', () => {
       buildVersion: buildVersion(),
       wants: [{ kind: 'Service', namespace: 'default', name: 'orders' }],
       lastAckedVersion: '0',
+      authorityId: '',
     })
     expect(buildVersion()).toMatch(/^\d+\.\d+\.\d+/)
+  })
+
+  it('hands on the authority id of every push, ACKed or NACKed', async () => {
+    const h = startClient()
+    const stream = await plane.waitForStream()
+    expect(await stream.push({ resources: [serviceDoc('orders', [9001])], authorityId: 'a'.repeat(64) })).toMatchObject({ type: 'ack' })
+    h.reject = new ConfigError(['control-plane: document 1 (Service "x"): port: bad'])
+    expect(await stream.push({ resources: [serviceDoc('x', [1])], authorityId: 'b'.repeat(64) })).toMatchObject({ type: 'nack' })
+    expect(await stream.push({ resources: [serviceDoc('x', [1])], authorityId: '' })).toMatchObject({ type: 'nack' })
+    expect(h.authorities).toEqual(['a'.repeat(64), 'b'.repeat(64), ''])
   })
 
   it('ACKs an applied push and NACKs a rejected one, echoing version and nonce', async () => {

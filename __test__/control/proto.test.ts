@@ -135,6 +135,7 @@ describe('round trip over a real grpc-js server on loopback', () => {
       nonce: 'n-1',
       full: true,
       resources: [{ kind: 'Service', namespace: 'shop', name: 'orders', resourceVersion: '1', json: serviceJson }],
+      authorityId: '3fa9'.repeat(16),
     },
     {
       version: '18446744073709551615',
@@ -142,6 +143,7 @@ describe('round trip over a real grpc-js server on loopback', () => {
       full: false,
       resources: [],
       removed: [{ kind: 'HTTPRoute', namespace: 'shop', name: 'canary' }],
+      authorityId: '3fa9'.repeat(16),
     },
   ]
 
@@ -202,6 +204,7 @@ describe('round trip over a real grpc-js server on loopback', () => {
         buildVersion: '0.1.0',
         wants: [{ kind: 'Service', namespace: 'shop', name: 'payments' }],
         lastAckedVersion: '41',
+        authorityId: '0a1b'.repeat(16),
       },
     }
     const nackError = 'control-plane: document 1 (HTTPRoute "canary"): rules[0].backendRefs[0].name: no Service "nope"'

@@ -19,6 +19,7 @@ function push(resources: Doc[], opts: { full?: boolean; removed?: { kind: string
     full: opts.full ?? true,
     resources: resources.map((d) => envelope(d) as Resource__Output),
     removed: (opts.removed ?? []).map((r) => ({ kind: r.kind, namespace: 'default', name: r.name })),
+    authorityId: '',
   }
 }
 

@@ -3,7 +3,7 @@
  * tokens, the trust bundle, the CA in the data dir (modes, restarts), an operator's CA
  * and extra roots, Admin.Status `ca`, and that no private key leaves the CA.
  */
-import { X509Certificate } from 'node:crypto'
+import { createHash, X509Certificate } from 'node:crypto'
 import { chmodSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { inspect } from 'node:util'
@@ -22,7 +22,8 @@ import {
   type StatusResponse__Output,
 } from '../../src/control/proto.js'
 import { MeshControl, MeshControlError } from '../../src/controlplane/index.js'
-import { call, callError, startHarness, tempDataDir as harnessDataDir, token, type Harness } from './harness.js'
+import { authorityIdOf } from '../../src/controlplane/identity/authority.js'
+import { call, callError, startHarness, tempDataDir as harnessDataDir, token, WatchStream, type Harness } from './harness.js'
 
 const ORDERS = 'spiffe://mesh.local/ns/default/sa/orders'
 
@@ -260,6 +261,85 @@ describe('an operator CA and extra roots', () => {
       else expect((err as Error).message).toMatch(message)
       expect((err as Error).message).not.toContain('\n')
       expect((err as Error).message).not.toContain('PRIVATE KEY')
+    }
+  })
+})
+
+describe('the authority id', () => {
+  const der = (pem: string): Buffer => new X509Certificate(pem).raw
+  const sha256 = (data: Buffer): Buffer => createHash('sha256').update(data).digest()
+
+  it('is SHA-256 over the signing CA digest and the sorted root digests: order-independent, changed by any root or CA change', () => {
+    const a = BindingCertificateAuthority.loadOrCreate(tempDataDir(), 'mesh.local')
+    const b = BindingCertificateAuthority.loadOrCreate(tempDataDir(), 'mesh.local')
+    const rootDigests = [sha256(der(a.rootsPem)), sha256(der(b.rootsPem))].sort(Buffer.compare)
+    const expected = createHash('sha256').update(Buffer.concat([sha256(der(a.certificatePem)), ...rootDigests])).digest('hex')
+
+    expect(authorityIdOf(a.certificatePem, a.rootsPem + b.rootsPem)).toBe(expected)
+    expect(authorityIdOf(a.certificatePem, b.rootsPem + a.rootsPem)).toBe(expected)
+    expect(expected).toMatch(/^[0-9a-f]{64}$/)
+    const ids = [
+      authorityIdOf(a.certificatePem, a.rootsPem),
+      authorityIdOf(a.certificatePem, a.rootsPem + b.rootsPem),
+      authorityIdOf(b.certificatePem, a.rootsPem + b.rootsPem),
+      authorityIdOf(b.certificatePem, b.rootsPem),
+    ]
+    expect(new Set(ids).size).toBe(4)
+    expect(() => authorityIdOf('', a.rootsPem)).toThrow(/no certificate/)
+  })
+
+  it('comes with every certificate and push, shows in Status, and marks each proxy mesh-control certified', async () => {
+    const { h, identity } = await start()
+    const ca = BindingCertificateAuthority.loadOrCreate(h.dataDir, 'mesh.local')
+    const id = authorityIdOf(ca.certificatePem, ca.rootsPem)
+    expect(h.logs.find((line) => line.startsWith('certificate authority: '))).toMatch(new RegExp(`; authority id ${id}$`))
+    expect((await status(h)).ca?.authorityId).toBe(id)
+
+    const orders = await token(h, 'orders')
+    // A proxy that connects with a certificate of an earlier authority...
+    const watch = new WatchStream(h.control.address, orders).hello({ service: 'orders', proxyId: 'orders-1', authorityId: 'f'.repeat(64) })
+    try {
+      const push = await watch.nextPush()
+      expect(push.authorityId).toBe(id)
+      watch.ack(push)
+      const row = async () => (await status(h)).proxies.find((p) => p.proxyId === 'orders-1')
+      await expect.poll(async () => (await row())?.authorityId).toBe('f'.repeat(64))
+      // ...is on the current one once mesh-control issued it a certificate.
+      const issued = await certify(identity, { csrPem: new BindingWorkloadIdentity(ORDERS).csrPem(), service: 'orders', proxyId: 'orders-1' }, orders)
+      expect(issued.authorityId).toBe(id)
+      expect((await row())?.authorityId).toBe(id)
+      expect(h.logs.some((line) => line.startsWith(`identity: issued ${ORDERS} to proxy "orders-1" (serial `))).toBe(true)
+    } finally {
+      watch.close()
+    }
+
+    // Certify can beat the Hello: the row still shows the certificate once the stream joins.
+    await certify(identity, { csrPem: new BindingWorkloadIdentity(ORDERS).csrPem(), service: 'orders', proxyId: 'orders-2' }, orders)
+    const late = new WatchStream(h.control.address, orders).hello({ service: 'orders', proxyId: 'orders-2' })
+    try {
+      await late.nextPush()
+      expect((await status(h)).proxies.find((p) => p.proxyId === 'orders-2')?.authorityId).toBe(id)
+    } finally {
+      late.close()
+    }
+  })
+
+  it('changes when mesh-control restarts with another root in its bundle', async () => {
+    const { h } = await start()
+    const before = (await status(h)).ca!.authorityId
+    const next = BindingCertificateAuthority.loadOrCreate(tempDataDir(), 'mesh.local')
+    const nextRoot = join(dirname(h.dataDir), 'next-root.pem')
+    writeFileSync(nextRoot, next.rootsPem)
+    const again = await h.restart({ trustBundleFiles: [nextRoot] })
+    harnesses.push(again)
+    const after = (await status(again)).ca!.authorityId
+    expect(after).not.toBe(before)
+    const orders = await token(again, 'orders')
+    const watch = new WatchStream(again.control.address, orders).hello({ service: 'orders' })
+    try {
+      expect((await watch.nextPush()).authorityId).toBe(after)
+    } finally {
+      watch.close()
     }
   })
 })

@@ -16,7 +16,7 @@ import { startHttpApp, type HttpApp } from '../support/apps.js'
 import { FakeControlPlane } from '../support/fake-control-plane.js'
 import { h1, seen } from '../support/http.js'
 import { adminGet, makeTempDir } from '../support/proxy.js'
-import { freePorts, waitFor } from '../support/ports.js'
+import { freePorts, sleep, waitFor } from '../support/ports.js'
 import { httpRouteDoc, proxyDoc, renderYaml, serviceDoc, type Doc } from '../support/resources.js'
 
 let appV1: HttpApp
@@ -424,4 +424,88 @@ describe('MeshProxy connected mode: workload identity', () => {
     const visible = [JSON.stringify(view), JSON.stringify(proxy.config), JSON.stringify(events), lines.join('\n')].join('\n')
     expect(visible).not.toMatch(/PRIVATE KEY/)
   })
+
+  it('renews at once when a push announces another authority, installs the new chain and bundle, and keeps its certificate when that fails', async () => {
+    plane.state = mesh('v1')
+    const p = await ports()
+    const { proxy, lines } = await startConnected(p)
+    await waitFor('ready', async () => ((await ready(p)) === 200 ? true : undefined))
+    const first = await identityView(p)
+    const oldCa = plane.authority
+    expect(first).toMatchObject({ authorityId: plane.authorityId, issuer: oldCa.certificate.subject })
+    expect(plane.certifyCalls.at(-1)).toMatchObject({ proxyId: proxy.proxyId, code: grpc.status.OK })
+    const certifyCount = () => plane.certifyCalls.length
+
+    // The same authority announced again (any push carries it): nothing to do. The
+    // certificate lives an hour, so only an announcement can bring a renewal here.
+    let calls = certifyCount()
+    await plane.publish(mesh('v2'))
+    await sleep(1_500)
+    expect(certifyCount()).toBe(calls)
+
+    // Step 1 of a rotation: the next root joins the bundle. The push says so; the proxy
+    // renews within the jitter bound, and trusts both roots from then on.
+    const nextCa = FakeControlPlane.newAuthority()
+    plane.trustBundlePem = oldCa.rootsPem + nextCa.rootsPem
+    const added = plane.authorityId
+    expect(added).not.toBe(first.authorityId)
+    await plane.publish(mesh('v1'))
+    const renewed = await waitFor('a certificate under the new authority', async () => {
+      const view = await identityView(p)
+      return view.authorityId === added ? view : undefined
+    }, { timeoutMs: 5_000 })
+    expect(renewed.serial).not.toBe(first.serial)
+    expect(renewed.issuer).toBe(oldCa.certificate.subject)
+    const announced = new RegExp(
+      `^control plane authority changed from ${first.authorityId.slice(0, 12)} to ${added.slice(0, 12)}: ` +
+        `renewing the certificate in \\d+ms \\(the certificate in force serves until then\\)$`,
+    )
+    expect(lines.filter((l) => announced.test(l)), lines.join('\n')).toHaveLength(1)
+    expect(certifyCount()).toBe(calls + 1)
+
+    // Step 2: the next root signs. The new chain verifies against the bundle that came with it.
+    plane.authority = nextCa
+    plane.trustBundlePem = nextCa.rootsPem + oldCa.rootsPem
+    calls = certifyCount()
+    await plane.publish(mesh('v2'))
+    const signedByNext = await waitFor('a certificate of the next root', async () => {
+      const view = await identityView(p)
+      return view.issuer === nextCa.certificate.subject ? view : undefined
+    }, { timeoutMs: 5_000 })
+    expect(signedByNext.authorityId).toBe(plane.authorityId)
+    expect(certifyCount()).toBe(calls + 1)
+
+    // Step 3 while mesh-control refuses: the certificate in force stays, traffic flows,
+    // and the proxy retries until it gets one (the announcement arrives on a reconnect).
+    plane.certifyFailure = grpc.status.UNAVAILABLE
+    plane.trustBundlePem = nextCa.rootsPem
+    const finalId = plane.authorityId
+    plane.dropStreams()
+    await waitFor('two refused Certify calls', () => plane.certifyCalls.filter((c) => c.code === grpc.status.UNAVAILABLE).length >= 2, { timeoutMs: 5_000 })
+    expect(await identityView(p)).toEqual(signedByNext)
+    expect(await ready(p)).toBe(200)
+    expect(await instanceVia(p.outbound)).toBe('v2')
+    expect(lines.some((l) => /^certificate request failed: .*UNAVAILABLE.*; the certificate in force is valid until \S+; retrying in /.test(l))).toBe(true)
+    plane.certifyFailure = undefined
+    const final = await waitFor('a certificate under the final authority', async () => {
+      const view = await identityView(p)
+      return view.authorityId === finalId ? view : undefined
+    }, { timeoutMs: 5_000 })
+    expect(final.issuer).toBe(nextCa.certificate.subject)
+    // Every Certify named this proxy, so mesh-control can tell who renewed.
+    expect(new Set(plane.certifyCalls.map((c) => c.proxyId))).toEqual(new Set([proxy.proxyId]))
+  })
 })
+
+interface IdentityView {
+  spiffeId: string
+  serial: string
+  notAfter: string
+  issuer: string
+  authorityId: string
+}
+
+async function identityView(p: Ports): Promise<IdentityView> {
+  const view = JSON.parse((await adminGet(p.admin, '/config')).body) as { controlPlane: { identity: IdentityView } }
+  return view.controlPlane.identity
+}

@@ -12,6 +12,9 @@
  *   every call recorded with its time; the next calls can be made to fail with a status
  *   (`failNext`); leases can be dropped (`expireLeases`) so the next heartbeat gets NOT_FOUND.
  * - Auth: calls must carry `authorization: Bearer <token>` (UNAUTHENTICATED otherwise).
+ * - Identity: a real CA (the binding's) signs the proxies' CSRs; `authority` and
+ *   `trustBundlePem` can be replaced to play a CA or trust bundle rotation, and every
+ *   push and certificate carries the resulting authority id, as mesh-control's do.
  * - `stop()` / `restart()` take the whole server away and bring it back on the same port.
  */
 import { randomBytes } from 'node:crypto'
@@ -39,6 +42,7 @@ import {
   type WatchRequest__Output,
   type WatchResponse,
 } from '../../src/control/proto.js'
+import { authorityIdOf } from '../../src/controlplane/identity/authority.js'
 import { waitFor } from './ports.js'
 import type { Doc } from './resources.js'
 
@@ -54,6 +58,8 @@ export interface PushSpec {
   removed?: ResourceKey[]
   /** Default: the fake's next version. */
   version?: string
+  /** WatchResponse.authority_id; default the fake's current one. */
+  authorityId?: string
 }
 
 /** A resource document as a Discovery envelope (namespace defaults to "default"). */
@@ -97,6 +103,7 @@ export class FakeStream {
       full: spec.full ?? true,
       resources: [...(spec.resources ?? []).map((d) => envelope(d)), ...(spec.rawResources ?? [])],
       removed: spec.removed ?? [],
+      authorityId: spec.authorityId ?? this.plane.authorityId,
     }
     return new Promise<Reply>((resolve, reject) => {
       if (this.ended) {
@@ -205,13 +212,15 @@ export class FakeControlPlane {
   private failures: { method: RegistryCall['method']; code: grpc.status; remaining: number }[] = []
   private leaseCounter = 0
   /** A real CA (the binding's), so proxies get real certificates; its key stays in a temp dir. */
-  readonly authority = BindingCertificateAuthority.loadOrCreate(fs.mkdtempSync(path.join(os.tmpdir(), 'fake-ca-')), 'mesh.local')
+  authority = FakeControlPlane.newAuthority()
+  /** The roots sent with certificates and by GetTrustBundle; default the CA's own. */
+  trustBundlePem: string | undefined
   /** Life of issued workload certificates; tests of renewal make it short. */
   certificateTtlSeconds = 3600
   /** When set, Certify answers this status (mesh-control refusing or failing). */
   certifyFailure: grpc.status | undefined
-  /** Certify calls answered, oldest first: the identity asked for and the status answered. */
-  readonly certifyCalls: { service: string; namespace: string; code: grpc.status }[] = []
+  /** Certify calls answered, oldest first: the identity and proxy id asked for and the status answered. */
+  readonly certifyCalls: { service: string; namespace: string; proxyId: string; code: grpc.status }[] = []
 
   private constructor(
     public port: number,
@@ -230,6 +239,20 @@ export class FakeControlPlane {
 
   get address(): string {
     return `127.0.0.1:${this.port}`
+  }
+
+  /** A new CA of trust domain mesh.local (its key in a temp dir), e.g. the next root of a rotation. */
+  static newAuthority(): BindingCertificateAuthority {
+    return BindingCertificateAuthority.loadOrCreate(fs.mkdtempSync(path.join(os.tmpdir(), 'fake-ca-')), 'mesh.local')
+  }
+
+  get bundlePem(): string {
+    return this.trustBundlePem ?? this.authority.rootsPem
+  }
+
+  /** The authority id of the CA and bundle in use, computed as mesh-control computes it. */
+  get authorityId(): string {
+    return authorityIdOf(this.authority.certificatePem, this.bundlePem)
   }
 
   nextVersion(): string {
@@ -386,11 +409,11 @@ export class FakeControlPlane {
     })
     server.addService(identityService(), {
       GetTrustBundle: (_call: grpc.ServerUnaryCall<object, unknown>, callback: grpc.sendUnaryData<object>) =>
-        callback(null, { trustDomain: this.authority.trustDomain, trustBundlePem: this.authority.rootsPem }),
+        callback(null, { trustDomain: this.authority.trustDomain, trustBundlePem: this.bundlePem }),
       Certify: (call: grpc.ServerUnaryCall<CertifyRequest__Output, unknown>, callback: grpc.sendUnaryData<object>) => {
-        const { service, namespace } = call.request
+        const { service, namespace, proxyId } = call.request
         const fail = (code: grpc.status, details: string) => {
-          this.certifyCalls.push({ service, namespace, code })
+          this.certifyCalls.push({ service, namespace, proxyId, code })
           callback({ code, details })
         }
         if (!this.authorize(call.metadata).ok) return fail(grpc.status.UNAUTHENTICATED, 'missing or unknown join token')
@@ -398,13 +421,14 @@ export class FakeControlPlane {
         try {
           const spiffeId = `spiffe://${this.authority.trustDomain}/ns/${namespace || 'default'}/sa/${service}`
           const issued = this.authority.sign(call.request.csrPem, spiffeId, this.certificateTtlSeconds)
-          this.certifyCalls.push({ service, namespace, code: grpc.status.OK })
+          this.certifyCalls.push({ service, namespace, proxyId, code: grpc.status.OK })
           callback(null, {
             certificateChainPem: issued.certificateChainPem,
-            trustBundlePem: this.authority.rootsPem,
+            trustBundlePem: this.bundlePem,
             notBefore: timestampFromDate(new Date(issued.notBefore)),
             notAfter: timestampFromDate(new Date(issued.notAfter)),
             spiffeId,
+            authorityId: this.authorityId,
           })
         } catch (err) {
           fail(grpc.status.INVALID_ARGUMENT, (err as Error).message)

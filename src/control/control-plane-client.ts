@@ -80,6 +80,7 @@ export class ControlPlaneClient {
       channel: this.channel,
       service: options.service,
       namespace: options.namespace,
+      proxyId: this.proxyId,
       backoff: options.backoff,
       log: options.log,
       onCertified: (certificate, identity) => {
@@ -104,8 +105,12 @@ export class ControlPlaneClient {
         endpoints: await this.registration.endpoints(this.ports).catch(() => []),
         buildVersion: buildVersion(),
         wants: [...(options.wants ?? [])],
+        authorityId: this.certification.authorityId ?? '',
       }),
       apply: options.apply,
+      // A changed CA or trust bundle (mesh-control restarted for a rotation step) shows
+      // here first: the new stream's first push carries the new id.
+      onAuthority: (authorityId) => this.certification.authorityAnnounced(authorityId),
       onConnected: () => {
         options.log(`connected to control plane ${this.target} as ${options.namespace}/${options.service} (proxy id ${this.proxyId})`)
         options.onConnected?.()
@@ -159,6 +164,16 @@ export class ControlPlaneClient {
   /** The workload certificate in force, when one is installed and not expired. */
   get certificate(): BindingCertificateInfo | undefined {
     return this.certification.certificate
+  }
+
+  /** The authority id the certificate in force was issued under (undefined before one). */
+  get authorityId(): string | undefined {
+    return this.certification.authorityId
+  }
+
+  /** The certificate chain in force (public), PEM, leaf first; undefined before one. */
+  get certificateChainPem(): string | undefined {
+    return this.certification.identity?.certificateChainPem ?? undefined
   }
 
   /**

@@ -48,6 +48,12 @@ export interface DiscoveryClientOptions {
   apply: (push: PushToApply) => Promise<void>
   /** The first push of a stream arrived: the control plane is reachable and serving. */
   onConnected?: () => void
+  /**
+   * A push announced the server's authority id (WatchResponse.authority_id; '' from a
+   * server that does not report one). Called for every push, before it is applied and
+   * whether or not it is then ACKed: the announcement is not part of the config.
+   */
+  onAuthority?: (authorityId: string) => void
   onStreamEnded?: (ended: StreamEnded) => void
   backoff?: BackoffOptions
 }
@@ -160,6 +166,7 @@ export class DiscoveryClient {
       this.backoff.reset()
       this.options.onConnected?.()
     }
+    this.options.onAuthority?.(push.authorityId)
 
     let reply: WatchRequest
     try {

@@ -117,6 +117,14 @@ export function compareVersions(a: string | number, b: string | number): number 
   return x < y ? -1 : x > y ? 1 : 0
 }
 
+/**
+ * The first 12 hex digits of an authority id (identity.proto, CertifyResponse.authority_id)
+ * for log lines and tables, as git shortens commit hashes; `(none)` for an empty one.
+ */
+export function shortAuthorityId(authorityId: string): string {
+  return authorityId === '' ? '(none)' : authorityId.slice(0, 12)
+}
+
 /** Milliseconds (non-negative) as a google.protobuf.Duration. */
 export function durationFromMs(ms: number): Duration & Duration__Output {
   if (!Number.isFinite(ms) || ms < 0) throw new RangeError(`duration must be a non-negative number of ms, got ${ms}`)

@@ -296,13 +296,22 @@ export class MeshControl {
       const server = new grpc.Server(SERVER_OPTIONS)
       let control: MeshControl | undefined
       server.addService(discoveryServiceForServer(), {
-        Watch: watchHandler({ tokens, distributor, log }),
+        Watch: watchHandler({ tokens, distributor, log, authorityId: authority.authorityId }),
       } as grpc.UntypedServiceImplementation)
       server.addService(
         registryService(),
         registryHandlers({ tokens, leases, persist: scheduleLeaseWrite }),
       )
-      server.addService(identityService(), identityHandlers({ tokens, authority, log }))
+      server.addService(
+        identityService(),
+        identityHandlers({
+          tokens,
+          authority,
+          log,
+          onIssued: (identity, proxyId, authorityId) =>
+            activeDistributor.certified(identity.namespace, identity.service, proxyId, authorityId),
+        }),
+      )
       server.addService(
         adminService(),
         adminHandlers({

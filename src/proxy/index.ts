@@ -2,6 +2,7 @@ export { MeshProxy, DEFAULT_DRAIN_TIMEOUT_MS } from './mesh-proxy.js'
 export type {
   ApplyOptions,
   ApplyTrigger,
+  CertificateView,
   CloseOptions,
   ConfigInForce,
   ControlPlaneView,

@@ -2,6 +2,7 @@
 // and connections), the admin server and the config file watch. Config goes in as resources;
 // the engine only ever sees a validated, compiled snapshot, and a rejected one changes nothing.
 
+import { X509Certificate } from 'node:crypto'
 import { BindingEngine, type BindingCertificateInfo, type BindingProxyConfig } from '../../native/index.js'
 import { ConfigError, messageOf } from '../config/index.js'
 import { ControlPlaneClient } from '../control/control-plane-client.js'
@@ -91,8 +92,11 @@ export type MeshProxyEvent =
   | { type: 'disconnected'; controlPlane: string; reason: string; retryInMs: number; wasConnected: boolean }
   /** Connected mode: the inbound endpoints are registered under a (new) lease. */
   | { type: 'registered'; controlPlane: string; endpoints: readonly string[]; ttlMs: number }
-  /** Connected mode: a workload certificate was installed (`notAfter` in ms since the epoch). */
-  | { type: 'certified'; controlPlane: string; spiffeId: string; notAfter: number }
+  /**
+   * Connected mode: a workload certificate was installed (`notAfter` in ms since the
+   * epoch), issued under `authorityId` ('' when mesh-control did not say).
+   */
+  | { type: 'certified'; controlPlane: string; spiffeId: string; notAfter: number; authorityId: string }
 
 /** Bound addresses of the data-plane listeners. */
 export interface ProxyListeners {
@@ -145,7 +149,22 @@ export interface ControlPlaneView {
   /** The registered endpoints (`IP:PORT`); empty when nothing is registered. */
   registered: string[]
   /** The workload certificate in force (public facts only); null before the first one or once expired. */
-  identity: { spiffeId: string; notBefore: string; notAfter: string; serial: string } | null
+  identity: CertificateView | null
+}
+
+/** What /config shows of the workload certificate in force. */
+export interface CertificateView {
+  spiffeId: string
+  notBefore: string
+  notAfter: string
+  serial: string
+  /** The issuing CA's subject (`O=mesh-core, CN=...`, as `meshctl check` shows CA subjects): who signed it. */
+  issuer: string
+  /**
+   * The authority id it was issued under (mesh-control's `meshctl check` shows the
+   * current one); '' from a mesh-control that does not report one.
+   */
+  authorityId: string
 }
 
 export interface ApplyOptions {
@@ -195,14 +214,23 @@ export function describeEngineError(message: string, compiled: BindingProxyConfi
   return `${kind} "${resource.namespace}/${resource.name}": ${message.slice(match[0].length)}`
 }
 
-function describeCertificate(certificate: BindingCertificateInfo | undefined): ControlPlaneView['identity'] {
+function describeCertificate(client: ControlPlaneClient | undefined): CertificateView | null {
+  const certificate = client?.certificate
   if (certificate === undefined) return null
   return {
     spiffeId: certificate.spiffeId,
     notBefore: new Date(certificate.notBefore).toISOString(),
     notAfter: new Date(certificate.notAfter).toISOString(),
     serial: certificate.serial,
+    issuer: issuerOf(client?.certificateChainPem),
+    authorityId: client?.authorityId ?? '',
   }
+}
+
+/** The leaf's issuer on one line, attributes in certificate order; '' when there is no chain. */
+function issuerOf(chainPem: string | undefined): string {
+  if (chainPem === undefined) return ''
+  return new X509Certificate(chainPem).issuer.split('\n').join(', ')
 }
 
 function errorsOf(err: unknown): readonly string[] {
@@ -394,7 +422,7 @@ export class MeshProxy {
         connected: client?.connected ?? false,
         version: connected.version ?? null,
         registered: (client?.lease?.endpoints ?? []).map((e) => formatHostPort(e.address ?? '', e.port ?? 0)),
-        identity: describeCertificate(client?.certificate),
+        identity: describeCertificate(client),
       }
     }
     return view
@@ -618,7 +646,13 @@ export class MeshProxy {
       onCertified: (certificate, identity) => {
         // New handshakes use the new certificate; open connections keep theirs.
         if (this.state === 'running') this.engine.setIdentity(identity)
-        this.emit({ type: 'certified', controlPlane: settings.address, spiffeId: certificate.spiffeId, notAfter: certificate.notAfter })
+        this.emit({
+          type: 'certified',
+          controlPlane: settings.address,
+          spiffeId: certificate.spiffeId,
+          notAfter: certificate.notAfter,
+          authorityId: client.authorityId ?? '',
+        })
       },
     })
     connected.client = client

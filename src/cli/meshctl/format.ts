@@ -6,6 +6,7 @@ import YAML from 'yaml'
 import { formatDuration } from '../../config/index.js'
 import {
   durationToMs,
+  shortAuthorityId,
   timestampToDate,
   type ApplyResponse__Output,
   type CertificateAuthorityStatus__Output,
@@ -242,7 +243,7 @@ export function describeUnsyncedProxy(proxy: ProxyStatus__Output): string {
 
 /**
  * `trust domain mesh.local, valid until 2036-..., 1 root in the trust bundle, certificates
- * live 24h`; on failure the server's one line. A server that does not report a CA (one
+ * live 24h, authority 3fa9c2e1b7d0`; on failure the server's one line. A server that does not report a CA (one
  * older than the certificate authority) is not a failure.
  */
 export function certificateAuthorityCheck(ca: CertificateAuthorityStatus__Output | null): CheckResult {
@@ -260,10 +261,36 @@ export function certificateAuthorityCheck(ca: CertificateAuthorityStatus__Output
     until === null ? '' : `valid until ${until}`,
     roots === 0 ? '' : `${roots} root${roots === 1 ? '' : 's'} in the trust bundle`,
     ttlMs === 0 ? '' : `certificates live ${formatDuration(ttlMs)}`,
+    ca.authorityId === '' ? '' : `authority ${shortAuthorityId(ca.authorityId)}`,
   ]
     .filter((p) => p !== '')
     .join(', ')
   return { ok: true, name, detail: detail || 'valid', notes: [] }
+}
+
+/**
+ * Whether every connected proxy holds a certificate of the server's current authority
+ * (what a CA or trust bundle rotation waits for before its next step): `3 of 3 under
+ * authority 3fa9c2e1b7d0`, or a note per proxy still under another one. Undefined when
+ * no proxy is connected, and for a server that reports no authority id.
+ */
+export function authorityCheck(status: StatusResponse__Output): CheckResult | undefined {
+  const current = status.ca?.authorityId ?? ''
+  if (current === '') return undefined
+  const name = 'proxy certificates'
+  const under = `under authority ${shortAuthorityId(current)}`
+  const proxies = status.proxies
+  if (proxies.length === 0) return undefined
+  const behind = proxies.filter((proxy) => proxy.authorityId !== current)
+  return {
+    ok: behind.length === 0,
+    name,
+    detail: `${proxies.length - behind.length} of ${proxies.length} ${under}`,
+    notes: behind.map((proxy) => {
+      const who = `${proxy.namespace || 'default'}/${proxy.service} (proxy ${proxy.proxyId})`
+      return proxy.authorityId === '' ? `${who}: no certificate yet` : `${who}: under authority ${shortAuthorityId(proxy.authorityId)}`
+    }),
+  }
 }
 
 /** The checks of `meshctl check`, from a Status answer. */
@@ -305,6 +332,8 @@ export function statusChecks(status: StatusResponse__Output, address: string): C
           : `${unsynced.length} of ${proxies.length} not in sync`,
     notes: unsynced.map(describeUnsyncedProxy),
   })
+  const authority = authorityCheck(status)
+  if (authority !== undefined) checks.push(authority)
   return checks
 }
 

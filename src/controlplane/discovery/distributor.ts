@@ -13,6 +13,13 @@ import type { CatalogSnapshot } from './catalog.js'
 import { closureStillValid, computeClosure, computeScope, groupKeyOf, wantsKeyOf, type Closure, type Scope, type ScopeRequest } from './scope.js'
 import type { WatchSession } from './session.js'
 
+/**
+ * Certificates issued to proxies whose stream has not joined yet (Certify can finish
+ * before the Hello is read), by row key, until that stream joins. Bounded, oldest
+ * first out: an entry matters only for the moment between the two calls.
+ */
+const MAX_CERTIFIED_BEFORE_JOIN = 4096
+
 interface Group {
   readonly key: string
   readonly request: ScopeRequest
@@ -36,6 +43,7 @@ export class Distributor {
   /** By `namespace/service/proxyId`. */
   private readonly rows = new Map<string, WatchSession>()
   private readonly closures = new Map<string, Closure>()
+  private readonly certifiedBeforeJoin = new Map<string, string>()
   private scheduled: NodeJS.Immediate | undefined
   private closed = false
 
@@ -69,6 +77,11 @@ export class Distributor {
       previous.end(rpcError(grpc.status.ABORTED, `replaced by a newer Watch stream of proxy ${JSON.stringify(session.info.proxyId)}`))
     }
     this.rows.set(session.rowKey, session)
+    const certifiedUnder = this.certifiedBeforeJoin.get(session.rowKey)
+    if (certifiedUnder !== undefined) {
+      this.certifiedBeforeJoin.delete(session.rowKey)
+      session.certified(certifiedUnder)
+    }
     const key = groupKeyOf(session.request)
     let group = this.groups.get(key)
     if (group === undefined) {
@@ -87,6 +100,26 @@ export class Distributor {
     const group = this.groups.get(key)
     if (group === undefined || !group.sessions.delete(session)) return
     if (group.sessions.size === 0) this.groups.delete(key)
+  }
+
+  /**
+   * This server issued proxy `proxyId` of `namespace/service` a certificate under
+   * `authorityId`: its status row shows it from now on (or from when its stream joins).
+   */
+  certified(namespace: string, service: string, proxyId: string, authorityId: string): void {
+    if (this.closed || proxyId === '') return
+    const rowKey = `${namespace}/${service}/${proxyId}`
+    const session = this.rows.get(rowKey)
+    if (session !== undefined) {
+      session.certified(authorityId)
+      return
+    }
+    this.certifiedBeforeJoin.delete(rowKey)
+    this.certifiedBeforeJoin.set(rowKey, authorityId)
+    if (this.certifiedBeforeJoin.size > MAX_CERTIFIED_BEFORE_JOIN) {
+      const oldest = this.certifiedBeforeJoin.keys().next().value as string
+      this.certifiedBeforeJoin.delete(oldest)
+    }
   }
 
   /** One row per connected proxy, sorted by namespace, service, proxy id. */
@@ -109,6 +142,7 @@ export class Distributor {
     const sessions = [...this.rows.values()]
     this.rows.clear()
     this.groups.clear()
+    this.certifiedBeforeJoin.clear()
     for (const session of sessions) session.end(error)
   }
 

@@ -44,11 +44,19 @@ export interface PushHeader {
   nonce: string
   full: boolean
   removed: readonly ResourceKey[]
+  /** The server's authority id (WatchResponse.authority_id); empty or absent: not sent. */
+  authorityId?: string
 }
 
 /** One encoded WatchResponse. */
 export function encodePush(header: PushHeader, resources: readonly PushedResource[]): Buffer {
-  const head = serializeResponse()({ version: header.version, nonce: header.nonce, full: header.full, removed: [...header.removed] })
+  const head = serializeResponse()({
+    version: header.version,
+    nonce: header.nonce,
+    full: header.full,
+    removed: [...header.removed],
+    authorityId: header.authorityId ?? '',
+  })
   return Buffer.concat([head, ...resources.map(encodedResource)])
 }
 

@@ -31,6 +31,8 @@ export interface SessionInfo {
   endpoints: readonly WorkloadEndpoint__Output[]
   /** Hello.last_acked_version: what the proxy runs when it connects. */
   lastAckedVersion: string
+  /** Hello.authority_id: the authority of the certificate the proxy held when it connected. */
+  authorityId: string
 }
 
 /** Longest NACK error kept for Status (one line; a broken client could send megabytes). */
@@ -44,7 +46,9 @@ interface Outstanding {
   scope: Scope
 }
 
-export interface SessionEvents {
+export interface SessionOptions {
+  /** The server's authority id, announced on every push (WatchResponse.authority_id). */
+  authorityId?: string
   /** A NACK arrived (for the log). */
   onNack?: (session: WatchSession, version: string, error: string) => void
 }
@@ -64,14 +68,22 @@ export class WatchSession {
   private lastReplyAt: Date | undefined
   private error = ''
   private ended = false
+  /** The authority of the proxy's certificate: its Hello's word until this server certifies it. */
+  private certificateAuthorityId: string
 
   constructor(
     readonly request: ScopeRequest,
     readonly info: SessionInfo,
     private readonly transport: SessionTransport,
-    private readonly events: SessionEvents = {},
+    private readonly options: SessionOptions = {},
   ) {
     this.ackedVersion = info.lastAckedVersion
+    this.certificateAuthorityId = info.authorityId
+  }
+
+  /** This server issued the proxy a certificate under `authorityId` (its own). */
+  certified(authorityId: string): void {
+    this.certificateAuthorityId = authorityId
   }
 
   /** `namespace/service/proxyId`: one status row per proxy. */
@@ -114,7 +126,7 @@ export class WatchSession {
           this.nackedFingerprint = outstanding.scope.fingerprint
           // The proxy runs the last ACKed state, not the rejected one: only a full push is safe.
           this.nextFull = true
-          this.events.onNack?.(this, outstanding.version, error)
+          this.options.onNack?.(this, outstanding.version, error)
         }
         this.maybePush()
         return
@@ -156,6 +168,7 @@ export class WatchSession {
       error: this.lastReply === 'REPLY_STATE_NACK' ? this.error : '',
       inSync,
       resourceCount: this.scope?.size ?? 0,
+      authorityId: this.certificateAuthorityId,
     }
   }
 
@@ -208,7 +221,7 @@ export class WatchSession {
     this.outstanding = { nonce, version, scope }
     this.pushedVersion = version
     this.lastReply = 'REPLY_STATE_PENDING'
-    this.transport.send(encodePush({ version, nonce, full, removed }, resources))
+    this.transport.send(encodePush({ version, nonce, full, removed, authorityId: this.options.authorityId }, resources))
   }
 }
 

@@ -18,9 +18,13 @@ export interface WatchServiceDeps {
   log: (line: string) => void
   /** A stream that sends no Hello within this time is ended (default 30 s). */
   helloTimeoutMs?: number
+  /** The server's authority id, announced on every push. */
+  authorityId?: string
 }
 
 const MAX_WANTS = 1000
+/** An authority id is 64 hex digits; anything longer from a Hello is cut (it is only shown). */
+const MAX_AUTHORITY_ID_LENGTH = 64
 
 /** The scope request of a Hello, with every field checked. */
 export function scopeRequestOf(hello: Hello__Output): ScopeRequest {
@@ -94,6 +98,7 @@ export function watchHandler(deps: WatchServiceDeps): grpc.handleBidiStreamingCa
             peerAddress: peerAddress(call),
             endpoints: hello.endpoints,
             lastAckedVersion,
+            authorityId: hello.authorityId.slice(0, MAX_AUTHORITY_ID_LENGTH),
           },
           {
             send: (push) => {
@@ -102,6 +107,7 @@ export function watchHandler(deps: WatchServiceDeps): grpc.handleBidiStreamingCa
             end: (error) => finish(error),
           },
           {
+            authorityId: deps.authorityId,
             onNack: (nacked, version, error) =>
               deps.log(
                 `discovery: proxy ${nacked.request.namespace}/${nacked.request.service} ${JSON.stringify(proxyId)} rejected version ${version}: ${error}`,

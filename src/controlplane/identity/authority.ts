@@ -4,6 +4,7 @@
  * of workload certificates. The CA's private key lives in the native binding: this module
  * passes file paths and CSRs in and gets certificates out, and never holds a key.
  */
+import { createHash, X509Certificate } from 'node:crypto'
 import { join } from 'node:path'
 import * as grpc from '@grpc/grpc-js'
 import { formatDuration } from '../../config/index.js'
@@ -44,7 +45,31 @@ export function spiffeIdOf(trustDomain: string, identity: Identity): string {
   return `spiffe://${trustDomain}/ns/${identity.namespace}/sa/${identity.service}`
 }
 
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g
+
+/** The DER of every certificate in `pem`, in order (each parsed, so garbage throws). */
+function certificateDers(pem: string): Buffer[] {
+  return (pem.match(PEM_CERTIFICATE) ?? []).map((block) => new X509Certificate(block).raw)
+}
+
+/**
+ * The authority id (identity.proto, CertifyResponse.authority_id): SHA-256 over the
+ * SHA-256 of the signing CA certificate's DER followed by the sorted SHA-256s of the
+ * trust bundle's roots, as lowercase hex. Digests are fixed-length, so the concatenation
+ * is unambiguous; sorting makes the id independent of the order roots were given in.
+ */
+export function authorityIdOf(signingCertificatePem: string, trustBundlePem: string): string {
+  const [signing] = certificateDers(signingCertificatePem)
+  if (signing === undefined) throw new TypeError('authority id: no certificate in the signing CA PEM')
+  const digest = (der: Buffer): Buffer => createHash('sha256').update(der).digest()
+  const roots = certificateDers(trustBundlePem).map(digest).sort(Buffer.compare)
+  return createHash('sha256').update(Buffer.concat([digest(signing), ...roots])).digest('hex')
+}
+
 export class CertificateAuthority {
+  /** What this CA signs with and trusts, as one value (see {@link authorityIdOf}). */
+  readonly authorityId: string
+
   private constructor(
     private readonly ca: BindingCertificateAuthority,
     /** Every root proxies trust, PEM: the CA's own roots, then the extra files'. */
@@ -56,7 +81,9 @@ export class CertificateAuthority {
     readonly certTtlMs: number,
     /** True when this start created the data dir's root. */
     readonly created: boolean,
-  ) {}
+  ) {
+    this.authorityId = authorityIdOf(ca.certificatePem, trustBundlePem)
+  }
 
   /**
    * Loads the CA and builds the trust bundle. Throws a MeshControlError (one line naming
@@ -119,7 +146,10 @@ export class CertificateAuthority {
     const { subject, notAfter } = this.ca.certificate
     const origin = this.created ? `created a new root in ${this.source}` : `loaded from ${this.source}`
     const roots = `${this.trustBundleRoots} root${this.trustBundleRoots === 1 ? '' : 's'} in the trust bundle`
-    return `certificate authority: ${subject} ${origin}, valid until ${new Date(notAfter).toISOString()}; ${roots}; workload certificates live ${formatDuration(this.certTtlMs)}`
+    return (
+      `certificate authority: ${subject} ${origin}, valid until ${new Date(notAfter).toISOString()}; ${roots}; ` +
+      `workload certificates live ${formatDuration(this.certTtlMs)}; authority id ${this.authorityId}`
+    )
   }
 
   /** Why the CA cannot sign now, or undefined when it can. */
@@ -141,6 +171,7 @@ export class CertificateAuthority {
       subject,
       certificateTtl: durationFromMs(this.certTtlMs),
       source: this.source,
+      authorityId: this.authorityId,
     }
   }
 
@@ -169,6 +200,7 @@ export class CertificateAuthority {
       notBefore: timestampFromDate(new Date(issued.notBefore)),
       notAfter: timestampFromDate(new Date(issued.notAfter)),
       spiffeId: issued.spiffeId,
+      authorityId: this.authorityId,
       serial: issued.serial,
     }
   }

@@ -38,6 +38,11 @@ export interface CertificateAuthorityStatus {
    * The CA certificate file: `<data dir>/ca/ca.crt`, or the `--ca-cert` path.
    */
   'source'?: (string);
+  /**
+   * The authority id (identity.proto, CertifyResponse.authority_id) of this CA and
+   * trust bundle: what proxies renew to after a restart with another CA or bundle.
+   */
+  'authorityId'?: (string);
 }
 
 /**
@@ -75,4 +80,9 @@ export interface CertificateAuthorityStatus__Output {
    * The CA certificate file: `<data dir>/ca/ca.crt`, or the `--ca-cert` path.
    */
   'source': (string);
+  /**
+   * The authority id (identity.proto, CertifyResponse.authority_id) of this CA and
+   * trust bundle: what proxies renew to after a restart with another CA or bundle.
+   */
+  'authorityId': (string);
 }

@@ -15,6 +15,12 @@ export interface CertifyRequest {
    */
   'service'?: (string);
   'namespace'?: (string);
+  /**
+   * The proxy's Hello.proxy_id (discovery.proto), so that mesh-control can show in its
+   * Status which connected proxies hold a certificate of its current authority.
+   * Informational; empty is accepted (the certificate is issued all the same).
+   */
+  'proxyId'?: (string);
 }
 
 export interface CertifyRequest__Output {
@@ -31,4 +37,10 @@ export interface CertifyRequest__Output {
    */
   'service': (string);
   'namespace': (string);
+  /**
+   * The proxy's Hello.proxy_id (discovery.proto), so that mesh-control can show in its
+   * Status which connected proxies hold a certificate of its current authority.
+   * Informational; empty is accepted (the certificate is issued all the same).
+   */
+  'proxyId': (string);
 }

@@ -22,6 +22,15 @@ export interface CertifyResponse {
    * The certified identity, `spiffe://<trust-domain>/ns/<namespace>/sa/<service>`.
    */
   'spiffeId'?: (string);
+  /**
+   * The authority this certificate was issued under: lowercase hex SHA-256 over the
+   * SHA-256 digests (32 bytes each) of the DER of the signing CA certificate, followed
+   * by the digests of every root of trust_bundle_pem, sorted. The same CA and
+   * the same set of roots give the same id, whatever the order of the files; changing
+   * the CA or adding or removing a root gives another. The proxy compares it with
+   * WatchResponse.authority_id to know when to renew.
+   */
+  'authorityId'?: (string);
 }
 
 export interface CertifyResponse__Output {
@@ -44,4 +53,13 @@ export interface CertifyResponse__Output {
    * The certified identity, `spiffe://<trust-domain>/ns/<namespace>/sa/<service>`.
    */
   'spiffeId': (string);
+  /**
+   * The authority this certificate was issued under: lowercase hex SHA-256 over the
+   * SHA-256 digests (32 bytes each) of the DER of the signing CA certificate, followed
+   * by the digests of every root of trust_bundle_pem, sorted. The same CA and
+   * the same set of roots give the same id, whatever the order of the files; changing
+   * the CA or adding or removing a root gives another. The proxy compares it with
+   * WatchResponse.authority_id to know when to renew.
+   */
+  'authorityId': (string);
 }

@@ -51,6 +51,13 @@ export interface Hello {
    * replica; 0 for a proxy that has never applied a pushed config. See "Reconnect".
    */
   'lastAckedVersion'?: (number | string | Long);
+  /**
+   * The authority id (identity.proto, CertifyResponse.authority_id) of the workload
+   * certificate the proxy holds when it opens the stream; empty before its first
+   * certificate. Informational: shown by Admin.Status until the proxy is issued a
+   * certificate on this replica.
+   */
+  'authorityId'?: (string);
 }
 
 /**
@@ -100,4 +107,11 @@ export interface Hello__Output {
    * replica; 0 for a proxy that has never applied a pushed config. See "Reconnect".
    */
   'lastAckedVersion': (string);
+  /**
+   * The authority id (identity.proto, CertifyResponse.authority_id) of the workload
+   * certificate the proxy holds when it opens the stream; empty before its first
+   * certificate. Informational: shown by Admin.Status until the proxy is issued a
+   * certificate on this replica.
+   */
+  'authorityId': (string);
 }

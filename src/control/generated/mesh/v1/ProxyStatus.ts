@@ -43,6 +43,14 @@ export interface ProxyStatus {
    * Number of resources in its current scope.
    */
   'resourceCount'?: (number);
+  /**
+   * The authority id its workload certificate was issued under, as far as this server
+   * knows: the server's own (CertificateAuthorityStatus.authority_id) once it issued the
+   * proxy a certificate since it started, otherwise what the proxy's Hello said. Empty:
+   * no certificate yet. During a CA or trust bundle rotation, wait until every proxy
+   * shows the server's id before the next step.
+   */
+  'authorityId'?: (string);
 }
 
 export interface ProxyStatus__Output {
@@ -84,4 +92,12 @@ export interface ProxyStatus__Output {
    * Number of resources in its current scope.
    */
   'resourceCount': (number);
+  /**
+   * The authority id its workload certificate was issued under, as far as this server
+   * knows: the server's own (CertificateAuthorityStatus.authority_id) once it issued the
+   * proxy a certificate since it started, otherwise what the proxy's Hello said. Empty:
+   * no certificate yet. During a CA or trust bundle rotation, wait until every proxy
+   * shows the server's id before the next step.
+   */
+  'authorityId': (string);
 }

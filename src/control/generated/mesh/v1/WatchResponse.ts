@@ -30,6 +30,18 @@ export interface WatchResponse {
    */
   'resources'?: (_mesh_v1_Resource)[];
   'removed'?: (_mesh_v1_ResourceKey)[];
+  /**
+   * The authority id of the server (identity.proto, CertifyResponse.authority_id):
+   * what it signs workload certificates with and trusts now. The same on every push of
+   * a stream; set on every push so that the first push of a new stream (a reconnect,
+   * a restarted mesh-control) tells the proxy at once. A proxy whose certificate was
+   * issued under another id renews it promptly (after a random delay of at most a
+   * second), which is how a CA or trust bundle change reaches every proxy without
+   * waiting for its certificate's renewal time. Empty from a server that does not
+   * report one: the proxy then renews on its own schedule only. Not part of the
+   * resource state: it does not affect ACK, NACK or versions.
+   */
+  'authorityId'?: (string);
 }
 
 export interface WatchResponse__Output {
@@ -58,4 +70,16 @@ export interface WatchResponse__Output {
    */
   'resources': (_mesh_v1_Resource__Output)[];
   'removed': (_mesh_v1_ResourceKey__Output)[];
+  /**
+   * The authority id of the server (identity.proto, CertifyResponse.authority_id):
+   * what it signs workload certificates with and trusts now. The same on every push of
+   * a stream; set on every push so that the first push of a new stream (a reconnect,
+   * a restarted mesh-control) tells the proxy at once. A proxy whose certificate was
+   * issued under another id renews it promptly (after a random delay of at most a
+   * second), which is how a CA or trust bundle change reaches every proxy without
+   * waiting for its certificate's renewal time. Empty from a server that does not
+   * report one: the proxy then renews on its own schedule only. Not part of the
+   * resource state: it does not affect ACK, NACK or versions.
+   */
+  'authorityId': (string);
 }
