@@ -36,8 +36,8 @@ export interface Hello {
   /**
    * Services this proxy's traffic needs, beyond what the server derives. Empty means
    * "whatever my traffic can reach", which the server resolves as follows:
-   * * every Service this workload may call (in this version: every Service, since
-   * AuthorizationPolicy is validated but not yet enforced);
+   * * every Service (AuthorizationPolicies are enforced by the called workload's
+   * proxy, so they do not narrow what a caller receives);
    * * every HTTPRoute / TCPRoute whose parentRef is one of those Services;
    * * every Service those routes' backendRefs name, transitively;
    * * the proxy's own Service and the AuthorizationPolicies that target it.
@@ -92,8 +92,8 @@ export interface Hello__Output {
   /**
    * Services this proxy's traffic needs, beyond what the server derives. Empty means
    * "whatever my traffic can reach", which the server resolves as follows:
-   * * every Service this workload may call (in this version: every Service, since
-   * AuthorizationPolicy is validated but not yet enforced);
+   * * every Service (AuthorizationPolicies are enforced by the called workload's
+   * proxy, so they do not narrow what a caller receives);
    * * every HTTPRoute / TCPRoute whose parentRef is one of those Services;
    * * every Service those routes' backendRefs name, transitively;
    * * the proxy's own Service and the AuthorizationPolicies that target it.
