@@ -27,13 +27,16 @@
 # bench/out/mtls-<timestamp>/; the markdown summary is printed and written to summary.md
 # there.
 #
-# Needs: wrk, nginx (nginx-light), openssl, taskset (util-linux), curl, node; installed
-# with apt-get when missing and running as root. --no-build skips `npm run build`.
+# Needs: wrk, nginx (nginx-light), openssl, taskset (util-linux), curl, ss (iproute2),
+# node; the Debian packages are installed with apt-get when missing and running as root.
+# --no-build skips `npm run build`. A run takes about 6 minutes with the defaults (about
+# 10 with --rate-rounds 3).
 # Environment overrides: RATE_CONNECTIONS (16), RATE_WARMUP (5 s), CONNECTIONS (64),
 # WARMUP (2 s, wrk), TLS_CLIENTS (4), PROXY_CORE (0), LOAD_CORE (1), BASE_PORT (18280).
 set -euo pipefail
 
-cd "$(dirname "$0")/.."
+SCRIPT="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
+cd "$(dirname "$SCRIPT")/.."
 REPO=$(pwd)
 
 BUILD=1
@@ -52,7 +55,7 @@ while [ $# -gt 0 ]; do
     --max-duration) MAX_DURATION=$2; shift ;;
     --rounds) ROUNDS=$2; shift ;;
     --tls-duration) TLS_DURATION=$2; shift ;;
-    -h|--help) sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,35p' "$SCRIPT" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "mtls.sh: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -86,7 +89,7 @@ NGINX_BACK_PLAIN_PORT=$((BASE_PORT + 13))
 CONTROL_ADDRESS=127.0.0.1:$CONTROL_PORT
 
 # ---------------------------------------------------------------------------- tools
-declare -A PACKAGE_OF=([wrk]=wrk [nginx]=nginx-light [openssl]=openssl [taskset]=util-linux [curl]=curl)
+declare -A PACKAGE_OF=([wrk]=wrk [nginx]=nginx-light [openssl]=openssl [taskset]=util-linux [curl]=curl [ss]=iproute2)
 export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
 for tool in "${!PACKAGE_OF[@]}"; do
@@ -460,7 +463,7 @@ GOAL_MET=$(awk -v d="$MESH_TLS_COST" 'BEGIN { print (d <= 0.5) ? "met" : "not me
 LOAD_1MIN=$(echo "$UPTIME_BEFORE" | sed 's/.*load average: //' | cut -d, -f1)
 NOISE_NOTE=$(awk -v direct="${P99[direct]}" -v load="$LOAD_1MIN" 'BEGIN {
   if (direct > 0.5 || load > 1.0)
-    printf "Caveat: the direct path alone had p99 %s ms and the 1-min load average was %s at the start; differences in p99 smaller than that noise are not resolved by this run. Rerun on a quiet machine (or with --rate-rounds 3 for medians of interleaved rounds) before quoting the verdict.", direct, load }')
+    printf "Caveat: busy machine (1-min load average %s at the start; the direct path alone had p99 %s ms): p99 differences of a few tenths of a millisecond are within its noise. Rerun on a quiet machine (or with --rate-rounds 3 for medians of interleaved rounds) before quoting the verdict.", load, direct }')
 WALL=$(($(date +%s) - STARTED_AT))
 
 {
