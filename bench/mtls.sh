@@ -38,6 +38,9 @@ set -euo pipefail
 SCRIPT="$(cd "$(dirname "$0")" && pwd)/$(basename "$0")"
 cd "$(dirname "$SCRIPT")/.."
 REPO=$(pwd)
+BENCH=mtls.sh
+# shellcheck source=bench/lib/common.sh
+. bench/lib/common.sh
 
 BUILD=1
 RATE=1000
@@ -89,35 +92,11 @@ NGINX_BACK_PLAIN_PORT=$((BASE_PORT + 13))
 CONTROL_ADDRESS=127.0.0.1:$CONTROL_PORT
 
 # ---------------------------------------------------------------------------- tools
-declare -A PACKAGE_OF=([wrk]=wrk [nginx]=nginx-light [openssl]=openssl [taskset]=util-linux [curl]=curl [ss]=iproute2)
-export PATH="$PATH:/usr/sbin:/sbin"
-missing=()
-for tool in "${!PACKAGE_OF[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-  packages=()
-  for tool in "${missing[@]}"; do packages+=("${PACKAGE_OF[$tool]}"); done
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing ${packages[*]} ..."
-    apt-get update -qq || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
-  else
-    echo "mtls.sh: missing ${missing[*]}; install with: sudo apt-get install ${packages[*]}" >&2
-    exit 1
-  fi
-fi
-command -v node >/dev/null 2>&1 || { echo "mtls.sh: node is missing" >&2; exit 1; }
-if [ "$(nproc)" -lt 2 ]; then
-  echo "mtls.sh: needs at least 2 cores (hops on core $PROXY_CORE, load on core $LOAD_CORE); nproc is $(nproc)" >&2
-  exit 1
-fi
-for port in $(seq $((BASE_PORT + 1)) $((BASE_PORT + 13))); do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "mtls.sh: port $port is in use; set BASE_PORT to another range" >&2
-    exit 1
-  fi
-done
+ensure_tools wrk=wrk nginx=nginx-light openssl=openssl taskset=util-linux curl=curl ss=iproute2
+command -v node >/dev/null 2>&1 || bench_fail "node is missing"
+require_two_cores
+# shellcheck disable=SC2046
+require_free_ports $(seq $((BASE_PORT + 1)) $((BASE_PORT + 13)))
 
 # ---------------------------------------------------------------------------- build
 if [ "$BUILD" = 1 ]; then
@@ -151,17 +130,11 @@ chmod 600 "$PKI"/*.key
 openssl verify -CAfile "$PKI/ca.crt" "$PKI/client.crt" "$PKI/server.crt" >/dev/null
 
 # ---------------------------------------------------------------------------- configs
-render() { # template -> file, substituting @NAME@ placeholders (extra NAME=VALUE pairs after)
-  local template=$1 target=$2
-  shift 2
-  local -a expressions=(
-    -e "s|@OUT@|$OUT|g" -e "s|@UP_H1_PORT@|$APP_PORT|g" -e "s|@UP_H2_PORT@|$APP_H2_PORT|g" -e "s|@APP_PORT@|$APP_PORT|g"
-    -e "s|@CLIENT_OUT_PORT@|$CLIENT_OUT_PORT|g" -e "s|@CLIENT_ADMIN_PORT@|$CLIENT_ADMIN_PORT|g"
-    -e "s|@NGINX_FRONT_MTLS_PORT@|$NGINX_FRONT_MTLS_PORT|g" -e "s|@NGINX_FRONT_PLAIN_PORT@|$NGINX_FRONT_PLAIN_PORT|g"
-    -e "s|@NGINX_BACK_MTLS_PORT@|$NGINX_BACK_MTLS_PORT|g" -e "s|@NGINX_BACK_PLAIN_PORT@|$NGINX_BACK_PLAIN_PORT|g"
-  )
-  for pair in "$@"; do expressions+=(-e "s|@${pair%%=*}@|${pair#*=}|g"); done
-  sed "${expressions[@]}" "$template" >"$target"
+render() { # template -> file, with extra NAME=VALUE pairs after
+  render_template "$1" "$2" OUT="$OUT" UP_H1_PORT="$APP_PORT" UP_H2_PORT="$APP_H2_PORT" APP_PORT="$APP_PORT" \
+    CLIENT_OUT_PORT="$CLIENT_OUT_PORT" CLIENT_ADMIN_PORT="$CLIENT_ADMIN_PORT" \
+    NGINX_FRONT_MTLS_PORT="$NGINX_FRONT_MTLS_PORT" NGINX_FRONT_PLAIN_PORT="$NGINX_FRONT_PLAIN_PORT" \
+    NGINX_BACK_MTLS_PORT="$NGINX_BACK_MTLS_PORT" NGINX_BACK_PLAIN_PORT="$NGINX_BACK_PLAIN_PORT" "${@:3}"
 }
 render bench/nginx-upstream.conf "$OUT/nginx-upstream.conf"
 render bench/nginx-mtls-front.conf "$OUT/nginx-front.conf"
@@ -170,21 +143,13 @@ render bench/mesh-mtls-client.yaml "$OUT/bench-client.yaml"
 render bench/mesh-mtls-inbound.yaml "$OUT/app-mtls.yaml" NAME=app-mtls INBOUND_PORT="$MTLS_IN_PORT" ADMIN_PORT="$MTLS_ADMIN_PORT" MTLS=strict
 render bench/mesh-mtls-inbound.yaml "$OUT/app-plain.yaml" NAME=app-plain INBOUND_PORT="$PLAIN_IN_PORT" ADMIN_PORT="$PLAIN_ADMIN_PORT" MTLS=off
 
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-fail() { echo "mtls.sh: $*" >&2; exit 1; }
 
 wait_until() { # seconds what command...: retries the command every 0.1 s
   local seconds=$1 what=$2
   shift 2
   local deadline=$((SECONDS + seconds))
   until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || fail "$what did not happen within ${seconds}s (logs in $OUT)"
+    [ $SECONDS -lt $deadline ] || bench_fail "$what did not happen within ${seconds}s (logs in $OUT)"
     sleep 0.1
   done
 }
@@ -208,11 +173,11 @@ taskset -c "$LOAD_CORE" node bin/mesh-control.js --listen "$CONTROL_ADDRESS" --d
 CONTROL_PID=$!
 PIDS+=("$CONTROL_PID")
 wait_until 20 "mesh-control listening on $CONTROL_ADDRESS" grep -q "^mesh-control: serving on" "$OUT/mesh-control.stderr"
-meshctl apply -f bench/mesh-mtls-services.yaml >"$OUT/meshctl-apply.txt" 2>&1 || fail "meshctl apply failed: $(cat "$OUT/meshctl-apply.txt")"
+meshctl apply -f bench/mesh-mtls-services.yaml >"$OUT/meshctl-apply.txt" 2>&1 || bench_fail "meshctl apply failed: $(cat "$OUT/meshctl-apply.txt")"
 
 start_proxy() { # name variable: starts a connected mesh-proxy, sets the variable to its pid
   local name=$1 token
-  token=$(meshctl token create --name "$name" 2>"$OUT/meshctl-token-$name.stderr") || fail "meshctl token create --name $name failed: $(cat "$OUT/meshctl-token-$name.stderr")"
+  token=$(meshctl token create --name "$name" 2>"$OUT/meshctl-token-$name.stderr") || bench_fail "meshctl token create --name $name failed: $(cat "$OUT/meshctl-token-$name.stderr")"
   MESH_TOKEN=$token taskset -c "$PROXY_CORE" node bin/mesh-proxy.js --config "$OUT/$name.yaml" \
     --control-plane "$CONTROL_ADDRESS" --name "$name" >"$OUT/$name.stdout" 2>"$OUT/$name.stderr" &
   PIDS+=($!)
@@ -243,8 +208,8 @@ wait_until 30 "the registered endpoint of app-plain" has_endpoint app-plain "127
 # Every path answers with the app's body before any load.
 check_path() { # label port [host]
   local body
-  body=$(curl -fsS --max-time 2 -H "Host: ${3:-bench}" "http://127.0.0.1:$2/") || fail "$1 (port $2) does not answer"
-  [ "$body" = "hello from upstream" ] || fail "$1 (port $2) answered \"$body\", not the app's body"
+  body=$(curl -fsS --max-time 2 -H "Host: ${3:-bench}" "http://127.0.0.1:$2/") || bench_fail "$1 (port $2) does not answer"
+  [ "$body" = "hello from upstream" ] || bench_fail "$1 (port $2) answered \"$body\", not the app's body"
 }
 check_path direct "$APP_PORT"
 check_path "mesh plain" "$CLIENT_OUT_PORT" app-plain
@@ -252,7 +217,7 @@ check_path "mesh mTLS" "$CLIENT_OUT_PORT" app-mtls
 check_path "nginx plain" "$NGINX_FRONT_PLAIN_PORT"
 check_path "nginx mTLS" "$NGINX_FRONT_MTLS_PORT"
 # The mTLS ports serve only clients with a certificate from the bench CA.
-if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MTLS_IN_PORT/" 2>/dev/null; then fail "the strict inbound port answered plaintext"; fi
+if curl -fsS -o /dev/null --max-time 2 "http://127.0.0.1:$MTLS_IN_PORT/" 2>/dev/null; then bench_fail "the strict inbound port answered plaintext"; fi
 tls_get() { # port [openssl s_client options]: the status line of GET / over TLS 1.3, or nothing
   local port=$1
   shift
@@ -261,9 +226,9 @@ tls_get() { # port [openssl s_client options]: the status line of GET / over TLS
 }
 for port in $MTLS_IN_PORT $NGINX_BACK_MTLS_PORT; do
   # (the mesh refuses the handshake; nginx completes it and answers 400)
-  [ "$(tls_get "$port")" != "HTTP/1.1 200 OK" ] || fail "the mTLS port $port served a client without a certificate"
+  [ "$(tls_get "$port")" != "HTTP/1.1 200 OK" ] || bench_fail "the mTLS port $port served a client without a certificate"
   answer=$(tls_get "$port" -cert "$PKI/client.crt" -key "$PKI/client.key")
-  [ "$answer" = "HTTP/1.1 200 OK" ] || fail "the mTLS port $port did not serve a client with the bench certificate (got \"$answer\")"
+  [ "$answer" = "HTTP/1.1 200 OK" ] || bench_fail "the mTLS port $port did not serve a client with the bench certificate (got \"$answer\")"
 done
 
 sleep 1
@@ -294,16 +259,9 @@ label_of() {
     nginx-mtls) echo "nginx A -> nginx B, mTLS (proxy_ssl client cert, TLS 1.3)" ;;
   esac
 }
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { # summed user + system ticks of the given pids
-  local total=0 pid
-  for pid in "$@"; do total=$((total + $(awk '{print $14 + $15}' "/proc/$pid/stat"))); done
-  echo "$total"
-}
 us_per() { # ticks count -> CPU µs per item
   awk -v t="$1" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.1f", t * 1e6 / hz / n; else print "-" }'
 }
-median() { sort -n | awk '{a[NR] = $1} END {if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else print (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 json_field() { node -e 'const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")); const v = r[process.argv[2]]; console.log(typeof v === "object" ? JSON.stringify(v) : v)' "$1" "$2"; }
 ordered() { # round: the paths in the order this round runs them (alternating, so drift hits all alike)
   if [ $(($1 % 2)) = 1 ]; then echo "$PATHS"; else echo "$PATHS" | tr ' ' '\n' | tac | tr '\n' ' '; fi
@@ -336,18 +294,6 @@ MTLS_HOP_CONNECTIONS=$(cat "$OUT/hop-connections-mesh-mtls-1.txt")
 PLAIN_HOP_CONNECTIONS=$(cat "$OUT/hop-connections-mesh-plain-1.txt")
 
 # ---------------------------------------------------------------------------- 2. maximum
-to_ms() {
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
-}
-wrk_field() {
-  case "$2" in
-    rps) awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1" ;;
-    p50) to_ms "$(awk '$1 == "50%" {print $2}' "$1")" ;;
-    p99) to_ms "$(awk '$1 == "99%" {print $2}' "$1")" ;;
-    errors) awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1" ;;
-    requests) awk '/requests in/ {print $1}' "$1" ;;
-  esac
-}
 run_wrk() { # path round
   local path=$1 round=$2 file="$OUT/wrk-$1-$2.txt" pids before url
   pids=$(hop_pids "$path")
@@ -383,7 +329,7 @@ run_handshakes() { # name port server-pid
   ticks=$(($(cpu_ticks "$pid") - before))
   # s_time reports whole seconds only; the rate uses the measured wall time of all clients.
   elapsed=$(awk -v a="$started" -v b="$(date +%s.%N)" 'BEGIN { printf "%.3f", b - a }')
-  [ $failed = 0 ] || fail "openssl s_time against $name failed: $(tail -3 "$OUT/handshakes-$name-1.txt")"
+  [ $failed = 0 ] || bench_fail "openssl s_time against $name failed: $(tail -3 "$OUT/handshakes-$name-1.txt")"
   for i in $(seq 1 "$TLS_CLIENTS"); do
     total=$((total + $(awk '/connections in [0-9]+ real seconds/ {print $1}' "$OUT/handshakes-$name-$i.txt")))
   done

@@ -17,6 +17,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
+BENCH=resilience.sh
+# shellcheck source=bench/lib/common.sh
+. bench/lib/common.sh
 
 BUILD=1
 DURATION=10
@@ -42,20 +45,9 @@ UP_H2_PORT=$((BASE_PORT + 2))
 MESH_OUT_PORT=$((BASE_PORT + 5))
 MESH_ADMIN_PORT=$((BASE_PORT + 6))
 
-export PATH="$PATH:/usr/sbin:/sbin"
-for tool in wrk nginx taskset curl; do
-  command -v "$tool" >/dev/null 2>&1 || { echo "resilience.sh: $tool is missing (bench/run.sh installs the tools it needs)" >&2; exit 1; }
-done
-if [ "$(nproc)" -lt 2 ]; then
-  echo "resilience.sh: needs at least 2 cores; nproc is $(nproc)" >&2
-  exit 1
-fi
-for port in $UP_H1_PORT $UP_H2_PORT $MESH_OUT_PORT $MESH_ADMIN_PORT; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "resilience.sh: port $port is in use; set BASE_PORT to another range" >&2
-    exit 1
-  fi
-done
+ensure_tools wrk=wrk nginx=nginx-light taskset=util-linux curl=curl
+require_two_cores
+require_free_ports $UP_H1_PORT $UP_H2_PORT $MESH_OUT_PORT $MESH_ADMIN_PORT
 
 if [ "$BUILD" = 1 ]; then
   echo "building release (npm run build) ..."
@@ -66,28 +58,12 @@ LOADAVG_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
 OUT="$REPO/bench/out/resilience-$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"/nginx-upstream-tmp
 echo "raw output: $OUT"
-render() {
-  sed -e "s|@OUT@|$OUT|g" -e "s|@UP_H1_PORT@|$UP_H1_PORT|g" -e "s|@UP_H2_PORT@|$UP_H2_PORT|g" \
-      -e "s|@MESH_OUT_PORT@|$MESH_OUT_PORT|g" -e "s|@MESH_ADMIN_PORT@|$MESH_ADMIN_PORT|g" "$1" > "$2"
+render() { # template -> file
+  render_template "$1" "$2" OUT="$OUT" UP_H1_PORT="$UP_H1_PORT" UP_H2_PORT="$UP_H2_PORT" \
+    MESH_OUT_PORT="$MESH_OUT_PORT" MESH_ADMIN_PORT="$MESH_ADMIN_PORT"
 }
 render bench/nginx-upstream.conf "$OUT/nginx-upstream.conf"
 render bench/mesh-resilience.yaml "$OUT/mesh.yaml"
-
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_http() {
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "resilience.sh: $2 did not come up ($1)" >&2
-  exit 1
-}
 
 taskset -c "$LOAD_CORE" nginx -p "$OUT" -e "$OUT/nginx-upstream.error.log" -c "$OUT/nginx-upstream.conf" &
 PIDS+=($!)
@@ -105,22 +81,6 @@ if grep -q "not enforced" "$OUT/mesh-proxy.stderr"; then
   exit 1
 fi
 sleep 1
-
-to_ms() {
-  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
-}
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
-wrk_field() {
-  case "$2" in
-    rps) awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1" ;;
-    p50) to_ms "$(awk '$1 == "50%" {print $2}' "$1")" ;;
-    p99) to_ms "$(awk '$1 == "99%" {print $2}' "$1")" ;;
-    errors) awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1" ;;
-    requests) awk '/requests in/ {print $1}' "$1" ;;
-  esac
-}
-median() { sort -n | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 run_wrk() { # host round
   local host=$1 round=$2 file="$OUT/wrk-$1-$2.txt" before

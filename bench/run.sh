@@ -23,6 +23,9 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 REPO=$(pwd)
+BENCH=run.sh
+# shellcheck source=bench/lib/common.sh
+. bench/lib/common.sh
 
 BUILD=1
 DURATION=10
@@ -56,35 +59,11 @@ MESH_OUT_PORT=$((BASE_PORT + 5))
 MESH_ADMIN_PORT=$((BASE_PORT + 6))
 
 # ---------------------------------------------------------------------------- tools
-declare -A PACKAGE_OF=([wrk]=wrk [h2load]=nghttp2-client [nginx]=nginx-light [taskset]=util-linux [curl]=curl)
-[ "$PERF" = 1 ] && PACKAGE_OF[perf]=linux-perf
-missing=()
-for tool in "${!PACKAGE_OF[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || PATH="$PATH:/usr/sbin:/sbin" command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
-done
-export PATH="$PATH:/usr/sbin:/sbin"
-if [ ${#missing[@]} -gt 0 ]; then
-  packages=()
-  for tool in "${missing[@]}"; do packages+=("${PACKAGE_OF[$tool]}"); done
-  if [ "$(id -u)" = 0 ]; then
-    echo "installing ${packages[*]} ..."
-    apt-get update -qq || true
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${packages[@]}" >/dev/null
-  else
-    echo "run.sh: missing ${missing[*]}; install with: sudo apt-get install ${packages[*]}" >&2
-    exit 1
-  fi
-fi
-if [ "$(nproc)" -lt 2 ]; then
-  echo "run.sh: needs at least 2 cores (proxy on core $PROXY_CORE, load on core $LOAD_CORE); nproc is $(nproc)" >&2
-  exit 1
-fi
-for port in $UP_H1_PORT $UP_H2_PORT $NGINX_H1_PORT $NGINX_H2_PORT $MESH_OUT_PORT $MESH_ADMIN_PORT; do
-  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-    echo "run.sh: port $port is in use; set BASE_PORT to another range" >&2
-    exit 1
-  fi
-done
+tools=(wrk=wrk h2load=nghttp2-client nginx=nginx-light taskset=util-linux curl=curl)
+[ "$PERF" = 1 ] && tools+=(perf=linux-perf)
+ensure_tools "${tools[@]}"
+require_two_cores
+require_free_ports $UP_H1_PORT $UP_H2_PORT $NGINX_H1_PORT $NGINX_H2_PORT $MESH_OUT_PORT $MESH_ADMIN_PORT
 
 # ---------------------------------------------------------------------------- build
 if [ "$BUILD" = 1 ]; then
@@ -97,30 +76,13 @@ OUT="$REPO/bench/out/$(date +%Y%m%d-%H%M%S)"
 mkdir -p "$OUT"/nginx-upstream-tmp "$OUT"/nginx-proxy-tmp
 echo "raw output: $OUT"
 
-render() { # template -> file, substituting @NAME@ placeholders
-  sed -e "s|@OUT@|$OUT|g" -e "s|@UP_H1_PORT@|$UP_H1_PORT|g" -e "s|@UP_H2_PORT@|$UP_H2_PORT|g" \
-      -e "s|@NGINX_H1_PORT@|$NGINX_H1_PORT|g" -e "s|@NGINX_H2_PORT@|$NGINX_H2_PORT|g" \
-      -e "s|@MESH_OUT_PORT@|$MESH_OUT_PORT|g" -e "s|@MESH_ADMIN_PORT@|$MESH_ADMIN_PORT|g" "$1" > "$2"
+render() { # template -> file
+  render_template "$1" "$2" OUT="$OUT" UP_H1_PORT="$UP_H1_PORT" UP_H2_PORT="$UP_H2_PORT" NGINX_H1_PORT="$NGINX_H1_PORT" \
+    NGINX_H2_PORT="$NGINX_H2_PORT" MESH_OUT_PORT="$MESH_OUT_PORT" MESH_ADMIN_PORT="$MESH_ADMIN_PORT"
 }
 render bench/nginx-upstream.conf "$OUT/nginx-upstream.conf"
 render bench/nginx-proxy.conf "$OUT/nginx-proxy.conf"
 render bench/mesh-bench.yaml "$OUT/mesh.yaml"
-
-PIDS=()
-cleanup() {
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
-}
-trap cleanup EXIT
-
-wait_http() { # url what
-  for _ in $(seq 1 200); do
-    if curl -fsS -o /dev/null --max-time 1 "$1" 2>/dev/null; then return 0; fi
-    sleep 0.05
-  done
-  echo "run.sh: $2 did not come up ($1)" >&2
-  exit 1
-}
 
 rss_kb() { ps -o rss= -p "$1" | tr -d ' '; }
 tree_rss_kb() { # a process and its children
@@ -157,19 +119,6 @@ kill $BARE_NODE_PID; wait $BARE_NODE_PID 2>/dev/null || true
 echo "idle RSS: mesh-proxy ${MESH_IDLE_RSS} KiB, nginx proxy (master+worker) ${NGINX_IDLE_RSS} KiB, bare node ${BARE_NODE_RSS} KiB"
 
 # ---------------------------------------------------------------------------- load
-to_ms() { # wrk latency value (e.g. 512.00us, 1.20ms, 1.01s) -> ms
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000
-    printf "%.3f", n }'
-}
-
-# CPU time (user + system, all threads) the proxy process has used, in clock ticks.
-# Other work on a shared machine lowers a proxy's rps but hardly its CPU cost per
-# request, so CPU µs/request is the steadier comparison; 1e6 / (µs/request) is the rps
-# the proxy would reach with its core to itself.
-CLK_TCK=$(getconf CLK_TCK)
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 proxy_pid() { case "$1" in mesh*) echo "$MESH_PID" ;; nginx*) echo "$NGINX_WORKER_PID" ;; *) echo "" ;; esac; }
 
 run_wrk() { # name port host round
@@ -192,18 +141,6 @@ us_per_request() { # ticks-file requests
   [ -f "$1" ] || { echo "-"; return; }
   awk -v t="$(cat "$1")" -v n="$2" -v hz="$CLK_TCK" 'BEGIN { if (n > 0) printf "%.2f", t * 1e6 / hz / n; else print "-" }'
 }
-
-wrk_field() { # file field(rps|p50|p99|errors)
-  case "$2" in
-    rps) awk '/^Requests\/sec:/ {printf "%.0f", $2}' "$1" ;;
-    p50) to_ms "$(awk '$1 == "50%" {print $2}' "$1")" ;;
-    p99) to_ms "$(awk '$1 == "99%" {print $2}' "$1")" ;;
-    errors) awk '/Non-2xx/ {n += $NF} /Socket errors/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' "$1" ;;
-    requests) awk '/requests in/ {print $1}' "$1" ;;
-  esac
-}
-
-median() { sort -n | awk '{a[NR] = $1} END {if (NR % 2) print a[(NR + 1) / 2]; else printf "%.3f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2}'; }
 
 echo "wrk: HTTP/1.1 keep-alive, $CONNECTIONS connections, ${DURATION}s (+${WARMUP}s warmup), $ROUNDS rounds"
 for round in $(seq 1 "$ROUNDS"); do
