@@ -28,20 +28,12 @@ import { parseMetrics, sum } from '../support/metrics.js'
 import { freePorts, sleep, waitFor } from '../support/ports.js'
 import { adminGet, makeTempDir } from '../support/proxy.js'
 import { renderYaml, type Doc } from '../support/resources.js'
+import type { CertificateView } from '../../src/proxy/index.js'
 
 const TRUST_DOMAIN = 'mesh.local'
 const WEB_ID = `spiffe://${TRUST_DOMAIN}/ns/default/sa/web`
 const ORDERS_ID = `spiffe://${TRUST_DOMAIN}/ns/default/sa/orders`
 
-/** What /config shows of a proxy's certificate in force. */
-interface CertificateView {
-  spiffeId: string
-  notBefore: string
-  notAfter: string
-  serial: string
-  issuer: string
-  authorityId: string
-}
 
 interface Workload {
   name: string
