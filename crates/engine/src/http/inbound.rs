@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use http::uri::Authority;
-use http::{Method, Request, Response, StatusCode};
+use http::{Method, Request, Response};
 use hyper::body::Incoming;
 use parking_lot::Mutex;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
@@ -417,10 +417,12 @@ impl InboundHandler {
         let labels = denial_labels(plan, AuthzProtocol::Http, decision, tls, client_id);
         self.shared.stats.authz_denied(labels);
         let grpc = is_grpc(req.headers());
+        let response = forbidden(grpc, &message);
         stats.request();
-        // A 403 is the client's failure, not the workload's; a gRPC error status always counts.
-        stats.response(StatusCode::FORBIDDEN.as_u16(), grpc, Duration::ZERO);
-        forbidden(grpc, &message)
+        // Counted as sent (gRPC: 200 with an error status, always a failure); a 403 is the
+        // client's failure, not the workload's.
+        stats.response(response.status().as_u16(), grpc, Duration::ZERO);
+        response
     }
 }
 
