@@ -1,44 +1,16 @@
 /** `node bin/mesh-proxy.js ARGS` as a child process, for tests that need flags or signals. */
-import { spawn, type ChildProcess } from 'node:child_process'
-
-import { adminGet, CLI, exitWithin, REPO_ROOT, type Exit } from '../support/proxy.js'
+import { ChildHarness, spawnNode } from '../support/child.js'
 import { waitFor } from '../support/ports.js'
+import { adminGet, CLI } from '../support/proxy.js'
 
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
-
-export class CliProcess {
-  stderr = ''
-  stdout = ''
-  exit: Exit | undefined
-  readonly exited: Promise<Exit>
-
+export class CliProcess extends ChildHarness {
   /** `env` replaces the environment entirely when given (so a test controls MESH_TOKEN). */
   constructor(
     readonly args: string[],
     options: { env?: NodeJS.ProcessEnv } = {},
   ) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: options.env ?? process.env,
-    })
-    live.add(child)
-    this.child = child
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (this.stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (this.stderr += d))
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        live.delete(child)
-        this.exit = { code, signal }
-        child.once('close', () => resolve({ code, signal }))
-      })
-    })
+    super(spawnNode(CLI, args, options.env ?? process.env), 'mesh-proxy')
   }
-
-  private readonly child: ChildProcess
 
   /** Waits for /ready on the admin port; throws with stderr if the process exits first. */
   async ready(adminPort: number): Promise<void> {
@@ -56,29 +28,9 @@ export class CliProcess {
     if (outcome === 'exited') throw new Error(`mesh-proxy exited (${JSON.stringify(this.exit)}) before ready; stderr:\n${this.stderr}`)
   }
 
-  /** Waits until stderr has a line matching `pattern`; returns it. */
-  async stderrLine(pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-    return waitFor(
-      `a stderr line matching ${pattern}`,
-      () => this.stderr.split('\n').find((l) => pattern.test(l)),
-      { timeoutMs },
-    ).catch((err: Error) => {
-      throw new Error(`${err.message}; stderr:\n${this.stderr}`)
-    })
-  }
-
-  signal(sig: NodeJS.Signals): void {
-    this.child.kill(sig)
-  }
-
-  waitForExit(timeoutMs = 15_000): Promise<Exit> {
-    return exitWithin(this.exited, timeoutMs, () => this.stderr)
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    if (this.exit) return
-    this.child.kill('SIGKILL')
-    await this.exited
+  /** Disposal kills at once; a test that cares how the proxy exits stops it itself. */
+  override async [Symbol.asyncDispose](): Promise<void> {
+    await this.kill()
   }
 }
 

@@ -2,17 +2,18 @@
  * Runs the real CLI, `node bin/mesh-proxy.js --config FILE`, as a child process and
  * talks to it the way an operator would: its admin port, its config file, signals.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import fs from 'node:fs'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 
+import { ChildHarness, REPO_ROOT, runNode, spawnNode, type RunResult } from './child.js'
 import { parseMetrics, sum, type LabelMatch, type Sample } from './metrics.js'
 import { renderYaml, type Doc } from './resources.js'
 import { waitFor } from './ports.js'
 
-export const REPO_ROOT = path.resolve(__dirname, '..', '..')
+export { exitWithin, REPO_ROOT, type Exit } from './child.js'
 export const CLI = path.join(REPO_ROOT, 'bin', 'mesh-proxy.js')
 
 export interface ConfigView {
@@ -22,45 +23,13 @@ export interface ConfigView {
   resources: Doc[]
 }
 
-export interface Exit {
-  code: number | null
-  signal: NodeJS.Signals | null
-}
-
-/** Every child started here, so a crashed test run does not leave proxies behind. */
-const live = new Set<ChildProcess>()
-process.once('exit', () => {
-  for (const child of live) child.kill('SIGKILL')
-})
-
 export function makeTempDir(prefix = 'mesh-e2e-'): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), prefix))
 }
 
 /** Runs the CLI to completion (for --help, bad flags, bad files). */
-export function runCli(
-  args: string[],
-  { timeoutMs = 15_000 }: { timeoutMs?: number } = {},
-): Promise<{ code: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, stdio: ['ignore', 'pipe', 'pipe'] })
-    live.add(child)
-    let stdout = ''
-    let stderr = ''
-    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d))
-    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d))
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL')
-      reject(new Error(`mesh-proxy ${args.join(' ')} did not exit within ${timeoutMs} ms; stderr: ${stderr}`))
-    }, timeoutMs)
-    child.on('error', reject)
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer)
-      live.delete(child)
-      // 'exit' can fire before the pipes drain; 'close' is when output is complete.
-      child.once('close', () => resolve({ code, signal, stdout, stderr }))
-    })
-  })
+export function runCli(args: string[], { timeoutMs = 15_000 }: { timeoutMs?: number } = {}): Promise<RunResult> {
+  return runNode(CLI, args, { timeoutMs })
 }
 
 export function adminGet(port: number, urlPath: string): Promise<{ status: number; headers: http.IncomingHttpHeaders; body: string }> {
@@ -77,19 +46,6 @@ export function adminGet(port: number, urlPath: string): Promise<{ status: numbe
   })
 }
 
-/** `exited`, or a rejection naming the process's stderr if it has not exited within `timeoutMs`. */
-export async function exitWithin(exited: Promise<Exit>, timeoutMs: number, stderr: () => string): Promise<Exit> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`mesh-proxy did not exit within ${timeoutMs} ms; stderr:\n${stderr()}`)), timeoutMs)
-  })
-  try {
-    return await Promise.race([exited, timeout])
-  } finally {
-    clearTimeout(timer)
-  }
-}
-
 export interface StartOptions {
   /** Passed as the config file's name inside a fresh temp dir. */
   fileName?: string
@@ -99,26 +55,13 @@ export interface StartOptions {
   args?: string[]
 }
 
-export class ProxyProcess {
-  stdout = ''
-  stderr = ''
-  exit: Exit | undefined
-  private readonly exited: Promise<Exit>
-
+export class ProxyProcess extends ChildHarness {
   private constructor(
-    readonly child: ChildProcess,
+    child: ChildProcess,
     readonly configPath: string,
     readonly adminPort: number,
   ) {
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (this.stdout += d))
-    child.stderr!.setEncoding('utf8').on('data', (d: string) => (this.stderr += d))
-    this.exited = new Promise((resolve) => {
-      child.on('exit', (code, signal) => {
-        live.delete(child)
-        this.exit = { code, signal }
-        child.once('close', () => resolve({ code, signal }))
-      })
-    })
+    super(child, 'mesh-proxy')
   }
 
   /** Writes `docs` to a temp file, starts the CLI on it and waits until /ready answers 200. */
@@ -126,12 +69,7 @@ export class ProxyProcess {
     const dir = makeTempDir()
     const configPath = path.join(dir, opts.fileName ?? 'mesh.yaml')
     fs.writeFileSync(configPath, typeof docs === 'string' ? docs : renderYaml(docs))
-    const child = spawn(process.execPath, [CLI, '--config', configPath, ...(opts.args ?? [])], {
-      cwd: REPO_ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, ...opts.env },
-    })
-    live.add(child)
+    const child = spawnNode(CLI, ['--config', configPath, ...(opts.args ?? [])], { ...process.env, ...opts.env })
     const proxy = new ProxyProcess(child, configPath, adminPort)
     try {
       await waitFor(
@@ -151,10 +89,6 @@ export class ProxyProcess {
       throw new Error(`${message}\n--- mesh-proxy stderr ---\n${proxy.stderr}`)
     }
     return proxy
-  }
-
-  get pid(): number {
-    return this.child.pid!
   }
 
   async metricsText(): Promise<string> {
@@ -189,10 +123,6 @@ export class ProxyProcess {
     fs.renameSync(tmp, this.configPath)
   }
 
-  signal(sig: NodeJS.Signals): void {
-    this.child.kill(sig)
-  }
-
   /** Waits until /config reports a version greater than `previous`; returns it. */
   async waitForVersionAbove(previous: number, timeoutMs = 10_000): Promise<number> {
     return waitFor(
@@ -221,27 +151,5 @@ export class ProxyProcess {
     } catch (error) {
       throw new Error(`${(error as Error).message} (last value ${last})`)
     }
-  }
-
-  /** Resolves with the exit status, or rejects after `timeoutMs`. */
-  waitForExit(timeoutMs = 15_000): Promise<Exit> {
-    return exitWithin(this.exited, timeoutMs, () => this.stderr)
-  }
-
-  /** SIGTERM, then SIGKILL if it has not exited after `timeoutMs`. */
-  async stop(timeoutMs = 10_000): Promise<Exit> {
-    if (this.exit) return this.exited
-    this.child.kill('SIGTERM')
-    try {
-      return await this.waitForExit(timeoutMs)
-    } catch (error) {
-      this.child.kill('SIGKILL')
-      await this.exited
-      throw error
-    }
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.stop()
   }
 }
